@@ -1,0 +1,49 @@
+"""`pneumoscan-cli`: one dispatcher; each sub-command lives in `core.commands`.
+
+Sub-command modules expose `register(subparsers)` and must not import
+TensorFlow at module level, so `pneumoscan-cli info` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Order is the order shown in --help.
+COMMAND_MODULES = ("info", "models", "train", "evaluate", "screen")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pneumoscan-cli",
+        description="PneumoScan command line (research use only, not a medical device).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"core.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"core.commands.{name}":
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of pneumoscan-cli, one module each."""
