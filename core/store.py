@@ -1,0 +1,300 @@
+"""Results store: screening results and reader decisions in one SQLite file.
+
+One database per user data folder (default `core.paths.store_path()`).
+
+- Results are keyed by (study, file path, model hash) and carry the file's size
+  and modification time (ns) at the moment it was stored: a result is valid
+  only while the file is unchanged, so reopening a screened study is instant
+  and a changed file, or another model, is screened again.
+- Every write is committed at once (WAL journal, synchronous=NORMAL): a killed
+  process loses nothing it had committed; only an OS crash or power cut may
+  lose the last few commits, and never corrupts the file.
+- Reader decisions are append-only: undo marks a decision undone, history is
+  never deleted.
+
+Thread safety: one SQLite connection per thread (`threading.local`), so a
+worker thread can write results while the GUI thread reads; WAL lets readers
+and the writer run at once. Paths (files and study folders) are stored
+resolved: absolute, symlinks followed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from core import paths
+from core.results import DECISIONS, ScreenResult, reader_label
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i + 1 (PRAGMA user_version).
+_MIGRATIONS = {
+    0: """
+    CREATE TABLE results (
+        study        TEXT    NOT NULL,
+        path         TEXT    NOT NULL,
+        model_hash   TEXT    NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        model        TEXT    NOT NULL,
+        model_version TEXT   NOT NULL,
+        probability  REAL,
+        threshold    REAL    NOT NULL,
+        error        TEXT,
+        kind         TEXT    NOT NULL,
+        meta         TEXT    NOT NULL,
+        image_shape  TEXT,
+        cam          BLOB,
+        cam_shape    TEXT,
+        stored_at    TEXT    NOT NULL,
+        PRIMARY KEY (study, path, model_hash)
+    );
+    CREATE INDEX results_by_path ON results (path, model_hash);
+    CREATE TABLE decisions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        study        TEXT    NOT NULL,
+        path         TEXT    NOT NULL,
+        decision     TEXT    NOT NULL,
+        ai_call      TEXT,
+        reader_label TEXT,
+        time         TEXT    NOT NULL,
+        model        TEXT    NOT NULL,
+        model_hash   TEXT    NOT NULL,
+        probability  REAL,
+        threshold    REAL    NOT NULL,
+        undone       INTEGER NOT NULL DEFAULT 0,
+        undone_time  TEXT
+    );
+    CREATE INDEX decisions_by_study ON decisions (study, path);
+    CREATE INDEX decisions_by_path ON decisions (path);
+    """,
+}
+
+_MISSING = (-1, -1)  # (size, mtime_ns) of a file that cannot be stat'ed
+
+
+class StoreError(Exception):
+    """The results store cannot be opened or used (readable message)."""
+
+
+@dataclass
+class Decision:
+    id: int
+    study: str
+    path: str
+    decision: str
+    ai_call: str | None
+    reader_label: str | None
+    time: str  # UTC ISO 8601
+    model: str
+    model_hash: str
+    probability: float | None
+    threshold: float
+    undone: bool
+
+
+def _resolved(path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _file_signature(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _MISSING
+    return st.st_size, st.st_mtime_ns
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _cam_to_blob(cam: np.ndarray | None) -> tuple[bytes | None, str | None]:
+    # float16 is plenty for a [0, 1] map and halves the blob (7x7 -> 98 bytes).
+    if cam is None:
+        return None, None
+    cam = np.asarray(cam, dtype=np.float16)
+    return cam.tobytes(), json.dumps(list(cam.shape))
+
+
+def _cam_from_blob(blob: bytes | None, shape: str | None) -> np.ndarray | None:
+    if blob is None or shape is None:
+        return None
+    return np.frombuffer(blob, dtype=np.float16).reshape(json.loads(shape)).astype(np.float32)
+
+
+class ResultStore:
+    def __init__(self, db_path=None):
+        self.db_path = Path(db_path) if db_path is not None else paths.store_path()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()  # guards _connections and the migration
+        self._closed = False
+        self._migrate(self._conn())
+
+    # -- connections ---------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        if self._closed:
+            raise StoreError("the results store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                # check_same_thread=False only so close() may close every
+                # thread's connection; each is still used by its own thread.
+                conn = sqlite3.connect(str(self.db_path), timeout=10.0, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open results store {self.db_path}: {exc}") from None
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        # BEGIN IMMEDIATE takes the write lock first, so two processes opening a
+        # new store at once cannot both create the tables.
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"results store {self.db_path} was written by a newer PneumoScan "
+                                     f"(schema {version}, this version reads up to {SCHEMA_VERSION})")
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- results -------------------------------------------------------------
+
+    def put_result(self, study_folder, result: ScreenResult) -> None:
+        """Store one result and commit at once (replaces the same file+model)."""
+        path = _resolved(result.path)
+        size, mtime_ns = _file_signature(path)
+        cam, cam_shape = _cam_to_blob(result.cam)
+        row = (
+            _resolved(study_folder), path, result.model_hash, size, mtime_ns,
+            result.model, str(result.model_version),
+            None if result.probability is None else float(result.probability),
+            float(result.threshold), result.error, result.kind,
+            json.dumps(result.meta or {}, default=str),
+            None if result.image_shape is None else json.dumps([int(v) for v in result.image_shape]),
+            cam, cam_shape, _utc_now(),
+        )
+        conn = self._conn()
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    def get_result(self, path, model_hash: str) -> ScreenResult | None:
+        """The stored result, or None when absent or the file changed since."""
+        path = _resolved(path)
+        size, mtime_ns = _file_signature(path)
+        if (size, mtime_ns) == _MISSING:
+            return None
+        row = self._conn().execute(
+            "SELECT * FROM results WHERE path=? AND model_hash=? AND size=? AND mtime_ns=? "
+            "ORDER BY stored_at DESC LIMIT 1", (path, model_hash, size, mtime_ns)).fetchone()
+        return None if row is None else self._to_result(row)
+
+    def study_results(self, study_folder, model_hash: str) -> list[ScreenResult]:
+        """Valid results of a study for one model (files changed since are left out), by path."""
+        rows = self._conn().execute(
+            "SELECT * FROM results WHERE study=? AND model_hash=? ORDER BY path",
+            (_resolved(study_folder), model_hash)).fetchall()
+        return [self._to_result(row) for row in rows
+                if _file_signature(row["path"]) == (row["size"], row["mtime_ns"])]
+
+    @staticmethod
+    def _to_result(row: sqlite3.Row) -> ScreenResult:
+        shape = json.loads(row["image_shape"]) if row["image_shape"] else None
+        return ScreenResult(
+            path=row["path"], probability=row["probability"], threshold=row["threshold"],
+            model=row["model"], model_version=row["model_version"], model_hash=row["model_hash"],
+            error=row["error"], cam=_cam_from_blob(row["cam"], row["cam_shape"]),
+            kind=row["kind"], meta=json.loads(row["meta"]),
+            image_shape=tuple(shape) if shape else None,
+        )
+
+    # -- reader decisions ----------------------------------------------------
+
+    def add_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
+                     model_hash: str, probability: float | None, threshold: float) -> Decision:
+        """Record a reader decision with the AI's state at that moment."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+        record = Decision(
+            id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
+            ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
+            model=model, model_hash=model_hash,
+            probability=None if probability is None else float(probability),
+            threshold=float(threshold), undone=False)
+        conn = self._conn()
+        with conn:
+            cursor = conn.execute(
+                "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
+                "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (record.study, record.path, record.decision, record.ai_call, record.reader_label,
+                 record.time, record.model, record.model_hash, record.probability, record.threshold))
+        record.id = cursor.lastrowid
+        return record
+
+    def undo_decision(self, decision_id: int) -> None:
+        """Mark a decision undone (kept in the history). Undoing twice is a no-op."""
+        conn = self._conn()
+        with conn:
+            cursor = conn.execute(
+                "UPDATE decisions SET undone=1, undone_time=COALESCE(undone_time, ?) WHERE id=?",
+                (_utc_now(), int(decision_id)))
+        if cursor.rowcount == 0:
+            raise KeyError(f"no decision with id {decision_id}")
+
+    def decision_history(self, path) -> list[Decision]:
+        """Every decision on a file, oldest first, undone ones flagged."""
+        rows = self._conn().execute(
+            "SELECT * FROM decisions WHERE path=? ORDER BY id", (_resolved(path),)).fetchall()
+        return [self._to_decision(row) for row in rows]
+
+    def latest_decisions(self, study_folder) -> dict[str, Decision]:
+        """path -> the newest decision that is not undone, for one study."""
+        rows = self._conn().execute(
+            "SELECT * FROM decisions WHERE study=? AND undone=0 ORDER BY id",
+            (_resolved(study_folder),)).fetchall()
+        return {row["path"]: self._to_decision(row) for row in rows}  # later rows win
+
+    @staticmethod
+    def _to_decision(row: sqlite3.Row) -> Decision:
+        return Decision(
+            id=row["id"], study=row["study"], path=row["path"], decision=row["decision"],
+            ai_call=row["ai_call"], reader_label=row["reader_label"], time=row["time"],
+            model=row["model"], model_hash=row["model_hash"], probability=row["probability"],
+            threshold=row["threshold"], undone=bool(row["undone"]))
