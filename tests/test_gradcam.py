@@ -1,0 +1,106 @@
+"""Grad-CAM: batched maps match single-image maps; the peak finds the evidence."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.gradcam import GradCam, gradcam_batch, overlay, upsample
+from engine_models import tiny_cnn
+
+SIZE = 32
+
+
+def square_images(count: int, with_square: bool, rng: np.random.Generator) -> np.ndarray:
+    """Noise backgrounds; positives get a bright 6x6 square somewhere in the top-left quadrant."""
+    images = rng.uniform(0.0, 0.6, (count, SIZE, SIZE, 1)).astype(np.float32)
+    if with_square:
+        for image in images:
+            r, c = rng.integers(1, SIZE // 2 - 6, size=2)
+            image[r:r + 6, c:c + 6] = 1.0
+    return images
+
+
+@pytest.fixture(scope="module")
+def square_detector():
+    """A tiny CNN trained for a few seconds to find the bright square."""
+    import keras
+
+    model = tiny_cnn(SIZE, seed=1)
+    rng = np.random.default_rng(1)
+    x = np.concatenate([square_images(300, True, rng), square_images(300, False, rng)])
+    y = np.concatenate([np.ones(300), np.zeros(300)]).astype(np.float32)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=6, shuffle=True, verbose=0)
+    return model
+
+
+def test_batched_maps_equal_single_image_maps():
+    model = tiny_cnn(SIZE, seed=3)
+    batch = np.random.default_rng(3).uniform(0, 1, (6, SIZE, SIZE, 1)).astype(np.float32)
+    cams = gradcam_batch(model, batch)
+    assert cams.shape == (6, SIZE // 2, SIZE // 2) and cams.dtype == np.float32
+    singles = np.stack([gradcam_batch(model, batch[i:i + 1])[0] for i in range(len(batch))])
+    assert np.abs(cams - singles).max() < 1e-4
+    assert cams.min() >= 0.0 and cams.max() <= 1.0
+
+
+def test_fused_probabilities_equal_model_output():
+    model = tiny_cnn(SIZE, seed=4)
+    batch = np.random.default_rng(4).uniform(0, 1, (5, SIZE, SIZE, 1)).astype(np.float32)
+    probs, cams = GradCam(model)(batch)
+    np.testing.assert_allclose(probs, model(batch, training=False).numpy()[:, 0], atol=1e-6)
+    assert cams.shape[0] == 5
+
+
+def test_peak_falls_in_the_evidence_region(square_detector):
+    rng = np.random.default_rng(99)
+    positives = square_images(8, True, rng)
+    probs, cams = GradCam(square_detector)(positives)
+    assert np.mean(probs > 0.5) >= 0.75, "toy model did not learn the square"
+    inside = 0
+    for cam in cams:
+        heat = upsample(cam, (SIZE, SIZE))
+        r, c = np.unravel_index(np.argmax(heat), heat.shape)
+        inside += int(r < SIZE // 2 and c < SIZE // 2)
+    assert inside >= 6, f"peak in the top-left quadrant for only {inside}/8 images"
+
+
+def test_flat_gradients_give_zero_maps_not_nan():
+    model = tiny_cnn(SIZE, seed=5)
+    head = model.layers[-1]
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # output ignores the features
+    cams = gradcam_batch(model, np.random.default_rng(5).uniform(0, 1, (3, SIZE, SIZE, 1)).astype(np.float32))
+    assert not np.isnan(cams).any()
+    assert np.all(cams == 0.0)
+
+
+def test_saturated_probability_still_has_a_map():
+    # The gradient is taken on the pre-sigmoid logit, so p == 1.0 exactly does not zero it.
+    model = tiny_cnn(SIZE, seed=6)
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([kernel, bias + 60.0])
+    batch = np.random.default_rng(6).uniform(0, 1, (2, SIZE, SIZE, 1)).astype(np.float32)
+    probs, cams = GradCam(model)(batch)
+    assert np.all(probs == 1.0)
+    assert np.all(cams.max(axis=(1, 2)) == pytest.approx(1.0))
+
+
+def test_missing_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        GradCam(tiny_cnn(SIZE), "nope")
+
+
+def test_upsample_and_overlay():
+    cam = np.zeros((4, 4), np.float32)
+    cam[0, 0] = 1.0
+    big = upsample(cam, (40, 60))
+    assert big.shape == (40, 60) and big.dtype == np.float32
+    assert 0.0 <= big.min() and big.max() <= 1.0 and big[0, 0] == big.max()
+    assert np.all(upsample(np.zeros((4, 4), np.float32), (10, 10)) == 0.0)
+
+    pixels = np.full((40, 60), 0.5, np.float32)
+    rgb = overlay(pixels, cam, alpha=0.5)  # heatmap upsampled to the image on the way
+    assert rgb.shape == (40, 60, 3) and rgb.dtype == np.uint8
+    assert rgb[0, 0, 0] > rgb[0, 0, 2]  # hot corner is red in RGB order
+    assert rgb[-1, -1, 2] > rgb[-1, -1, 0]  # cold corner is blue
+    np.testing.assert_array_equal(overlay(pixels, big, alpha=0.0)[..., 1], np.full((40, 60), 128, np.uint8))
