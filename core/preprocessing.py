@@ -27,3 +27,16 @@ def to_uint8(model_input: np.ndarray) -> np.ndarray:
 
 def from_uint8(cached: np.ndarray) -> np.ndarray:
     return cached.astype(np.float32) / 255.0
+
+
+# Decode at about twice the model input: enough detail for a clean INTER_AREA
+# reduction, and it lets the loader use its fast reduced-JPEG decode.
+LOAD_MAX_SIDE_FACTOR = 2
+
+
+def load_for_model(path, size: int):
+    """Load a file the way screening and training both must: -> (input, LoadedImage)."""
+    from core.loader import load_image
+
+    loaded = load_image(path, max_side=size * LOAD_MAX_SIDE_FACTOR)
+    return to_model_input(loaded.pixels, size), loaded
