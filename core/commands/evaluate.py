@@ -1,0 +1,80 @@
+"""`pneumoscan-cli evaluate`: metrics of a model on a labelled folder."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+JSON_KEYS = ("model", "n", "errors", "threshold", "accuracy", "sensitivity", "specificity",
+             "precision", "npv", "f1", "auroc", "tn", "fp", "fn", "tp")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a model on NORMAL/PNEUMONIA sub-folders")
+    p.add_argument("folder")
+    p.add_argument("--model", help="model name or .keras path (default: the default model)")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument("--csv", metavar="FILE", help="also write one row per image")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=run)
+
+
+def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=None) -> dict:
+    """Screen every labelled image below `folder`; return the JSON_KEYS dict."""
+    from core.dataset import labelled_samples
+    from core.metrics import binary_metrics
+    from core.registry import load_model
+    from core.screening import Screener
+
+    samples = labelled_samples(folder)
+    if not samples:
+        raise ValueError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
+    model = load_model(model_name)
+    threshold = model.threshold if threshold is None else threshold
+    screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=False)
+    by_path = {s.path: s for s in samples}
+    labels, probs, errors, rows = [], [], 0, []
+    for result in screener.screen([s.path for s in samples]):
+        truth = by_path[str(result.path)].label
+        if result.error:
+            errors += 1
+        else:
+            labels.append(1 if truth == "PNEUMONIA" else 0)
+            probs.append(result.probability)
+        rows.append((result.path, truth, "" if result.error else f"{result.probability:.6f}",
+                     result.prediction or "", result.error or ""))
+    if csv_path:
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "label", "probability", "prediction", "error"])
+            writer.writerows(rows)
+    if not labels:
+        raise ValueError("no image could be read")
+    metrics = binary_metrics(labels, probs, threshold)
+    metrics.update(model=f"{model.name} v{model.version}", errors=errors)
+    return {key: metrics[key] for key in JSON_KEYS}
+
+
+def run(args) -> int:
+    from core.registry import ModelError
+
+    if not Path(args.folder).is_dir():
+        print(f"error: folder not found: {args.folder}", file=sys.stderr)
+        return 2
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        print("error: --threshold must be between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate(args.folder, args.model, args.threshold, args.batch_size, args.csv)
+    except (ValueError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in JSON_KEYS:
+            value = result[key]
+            print(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+    return 0
