@@ -74,3 +74,11 @@ def write_images(folder: Path, count: int, size: int = 48, seed: int = 0, suffix
         cv2.imwrite(str(path), rng.integers(0, 256, (size, size + 8), dtype=np.uint8))
         paths.append(path)
     return paths
+
+
+def save_tiny_model(directory: Path, name: str = "tiny", size: int = 32, threshold: float = 0.5, seed: int = 0):
+    """A tiny CNN registered through core.registry (`.keras` + card); returns the ModelEntry."""
+    from core.registry import ModelCard, save_model
+
+    card = ModelCard(name=name, architecture="tiny_cnn", version=1, input_size=size, threshold=threshold)
+    return save_model(tiny_cnn(size, seed=seed), card, directory=directory)

@@ -190,3 +190,41 @@ def test_writer_thread_and_reader_thread(store, tmp_path):
     thread.join()
     assert not errors
     assert len(store.study_results(folder, HASH_A)) == 40
+
+
+def test_killed_screening_run_loses_no_reported_result(tmp_path):
+    """SIGKILL a `pneumoscan-cli screen` subprocess mid-run: every row it printed is in the store."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine_models import save_tiny_model, write_images
+
+    home = tmp_path / "home"
+    folder = tmp_path / "study"
+    write_images(folder, 400, size=40)
+    entry = save_tiny_model(tmp_path / "models")
+    env = dict(os.environ, PNEUMOSCAN_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "screen", str(folder), "--model", str(entry.keras_path),
+         "--batch-size", "1"],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().startswith("path,probability")
+        reported = [proc.stdout.readline() for _ in range(3)]
+        os.kill(proc.pid, signal.SIGKILL)
+        reported += proc.stdout.readlines()  # rows already in the pipe were reported too
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    rows = [line.rstrip("\n").split(",") for line in reported if line.strip()]
+    assert 3 <= len(rows) < 400, "the run was not interrupted mid-way"
+    with ResultStore(home / "results.sqlite3") as store:
+        for path, probability, *_ in rows:
+            stored = store.get_result(path, entry.card.sha256)
+            assert stored is not None, f"{path} was reported but not stored"
+            assert f"{stored.probability:.6f}" == probability
+        assert len(store.study_results(folder, entry.card.sha256)) < 400
