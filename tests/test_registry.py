@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+
+from core import paths
+from core.models import GRADCAM_LAYER, ModelBuildError, build_model, imagenet_weights_path
+from core.registry import (ModelCard, ModelError, delete_model, find_model, list_models,
+                           load_model, next_version, rename_model, save_model)
+
+
+@pytest.fixture()
+def user_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path))
+    return paths.user_models_dir()
+
+
+def _tiny_card(name="tiny", version=1):
+    return ModelCard(name=name, architecture="custom_cnn", version=version, input_size=32, threshold=0.4)
+
+
+def test_models_have_in_graph_preprocessing_and_a_named_gradcam_layer():
+    for arch in ("custom_cnn", "mobilenet_v2"):
+        model = build_model(arch, input_size=32 if arch == "custom_cnn" else 64)
+        assert model.input_shape[-1] == 1
+        assert model.get_layer(GRADCAM_LAYER) is not None
+        assert any(layer.__class__.__name__ == "Rescaling" for layer in model.layers)
+    assert build_model("custom_cnn").count_params() < 1_000_000
+
+
+def test_imagenet_init_fails_clearly_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("PNEUMOSCAN_IMAGENET_WEIGHTS", raising=False)
+    with pytest.raises(ModelBuildError, match="not available"):
+        imagenet_weights_path()
+    with pytest.raises(ModelBuildError):
+        build_model("mobilenet_v2", 224, init="imagenet")
+
+
+def test_round_trip_gives_the_same_predictions(user_models):
+    model = build_model("custom_cnn", input_size=32)
+    entry = save_model(model, _tiny_card())
+    card = json.loads(entry.card_path.read_text())
+    assert card["sha256"] and card["created"] and card["gradcam_layer"] == GRADCAM_LAYER
+    assert [e.label for e in list_models(user_models)] == ["tiny v1"]
+    x = np.random.default_rng(0).random((3, 32, 32, 1), dtype=np.float32)
+    loaded = load_model("tiny")
+    assert loaded.threshold == 0.4 and loaded.input_size == 32
+    np.testing.assert_allclose(loaded.keras_model(x).numpy(), model(x).numpy(), atol=1e-6)
+    assert not [p for p in user_models.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_tampered_model_is_refused(user_models):
+    entry = save_model(build_model("custom_cnn", input_size=32), _tiny_card())
+    with open(entry.keras_path, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="does not match its card"):
+        load_model("tiny")
+
+
+def test_versions_rename_and_delete(user_models):
+    model = build_model("custom_cnn", input_size=32)
+    save_model(model, _tiny_card(version=1))
+    assert next_version("tiny") == 2
+    v2 = save_model(model, _tiny_card(version=2))
+    assert find_model("tiny").card.version == 2
+    assert find_model("tiny v1").card.version == 1
+    rename_model(v2, "renamed")
+    assert find_model("renamed").card.version == 2
+    delete_model(find_model("renamed"))
+    assert [e.label for e in list_models(user_models)] == ["tiny v1"]
+    with pytest.raises(ModelError, match="no model named"):
+        find_model("renamed")
+
+
+def test_shipped_models_are_protected_and_valid():
+    shipped = [e for e in list_models() if e.shipped]
+    for entry in shipped:
+        with pytest.raises(ModelError):
+            delete_model(entry)
+        assert entry.card.training_command.startswith("pneumoscan-cli train")
+        assert entry.card.validation_metrics["auroc"] > 0.9
