@@ -90,9 +90,9 @@ def _check_arguments(args) -> tuple[Path, float | None]:
 
 def _load_model(name: str | None):
     from core.registry import ModelError, find_model, load_model
-    from core.screening import configure_tensorflow
+    from core.screening import configure_for_screening
 
-    configure_tensorflow()  # GPU memory growth must precede the first TF op
+    configure_for_screening()  # GPU memory growth and thread split must precede the first TF op
     try:
         return load_model(find_model(name))
     except ModelError as exc:
