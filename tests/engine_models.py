@@ -50,7 +50,7 @@ class FakeLoadedModel:
         return hashlib.sha256(f"{self.card.name}-{self.card.version}".encode()).hexdigest()
 
 
-def tiny_cnn(size: int = 32, seed: int = 0, filters: int = 8):
+def tiny_cnn(size: int = 32, seed: int = 0, filters: int = 8, conv_name: str = "last_conv"):
     """Input (S, S, 1) in [0, 1] -> conv 'last_conv' -> GAP -> Dense(1, sigmoid)."""
     import keras
 
@@ -58,7 +58,7 @@ def tiny_cnn(size: int = 32, seed: int = 0, filters: int = 8):
     inputs = keras.Input((size, size, 1))
     x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.MaxPooling2D(2)(x)
-    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name="last_conv")(x)
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(1, activation="sigmoid")(x)
     return keras.Model(inputs, outputs, name="tiny_cnn")
@@ -76,9 +76,10 @@ def write_images(folder: Path, count: int, size: int = 48, seed: int = 0, suffix
     return paths
 
 
-def save_tiny_model(directory: Path, name: str = "tiny", size: int = 32, threshold: float = 0.5, seed: int = 0):
+def save_tiny_model(directory: Path, name: str = "tiny", size: int = 32, threshold: float = 0.5, seed: int = 0,
+                    conv_name: str = "last_conv"):
     """A tiny CNN registered through core.registry (`.keras` + card); returns the ModelEntry."""
     from core.registry import ModelCard, save_model
 
     card = ModelCard(name=name, architecture="tiny_cnn", version=1, input_size=size, threshold=threshold)
-    return save_model(tiny_cnn(size, seed=seed), card, directory=directory)
+    return save_model(tiny_cnn(size, seed=seed, conv_name=conv_name), card, directory=directory)

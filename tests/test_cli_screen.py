@@ -115,6 +115,7 @@ def test_heatmaps_mirror_the_tree(home, study, model_file, capsys, tmp_path):
     (["{study}", "--model", "no-such-model"], "no model"),
     (["{study}", "--model", "{tmp}/nothing.keras"], "not found"),
     (["{study}", "--batch-size", "0"], "--batch-size"),
+    (["{study}", "--out", "{tmp}/no/such/dir/out.csv"], "--out"),
     (["{empty}"], "no image files"),
     (["{bad}"], "none of the 2 files"),
 ])
@@ -138,6 +139,29 @@ def test_model_by_registered_name(home, study, capsys):
     save_tiny_model(paths.user_models_dir(), name="tiny-registered")
     code, rows, _ = screen(capsys, study, "--model", "tiny-registered")
     assert code == 0 and {row[4] for row in rows[1:]} == {"tiny-registered v1"}
+
+
+def test_heatmaps_need_the_gradcam_layer(home, study, tmp_path, capsys):
+    odd = save_tiny_model(tmp_path / "odd", name="odd", conv_name="features").keras_path
+    code, _, err = screen(capsys, study, "--model", odd, "--heatmaps", tmp_path / "heat")
+    assert code == 2 and "last_conv" in err
+    assert screen(capsys, study, "--model", odd)[0] == 0  # fine without heatmaps
+
+
+def test_progress_line(capsys):
+    from core.commands.screen import Progress
+
+    progress = Progress(3, enabled=True)
+    for _ in range(3):
+        progress.step()
+    progress.finish()
+    err = capsys.readouterr().err
+    assert err.startswith("\r") and "3/3 images" in err and "images/s" in err and "ETA" in err
+    assert err.endswith("\n")
+    quiet = Progress(3, enabled=False)
+    quiet.step()
+    quiet.finish()
+    assert capsys.readouterr().err == ""
 
 
 def test_help_lists_screen(capsys):

@@ -59,16 +59,16 @@ def run(args: argparse.Namespace) -> int:
         if not files:
             raise UsageError(f"no image files found in {folder}")
         loaded = _load_model(args.model)
+        screener = _make_screener(args, loaded, threshold)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    threshold = loaded.threshold if threshold is None else threshold
 
     from core.store import ResultStore
 
     store = ResultStore()
     try:
-        screened = _screen_folder(args, folder, files, loaded, threshold, store)
+        screened = _screen_folder(args, folder, files, screener, store)
     finally:
         store.close()
     if screened == 0:
@@ -85,6 +85,8 @@ def _check_arguments(args) -> tuple[Path, float | None]:
         raise UsageError(f"--threshold must be within [0, 1], got {args.threshold}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"folder for --out does not exist: {Path(args.out).parent}")
     return folder, args.threshold
 
 
@@ -99,14 +101,21 @@ def _load_model(name: str | None):
         raise UsageError(str(exc)) from None
 
 
-def _screen_folder(args, folder: Path, files: list[Path], loaded, threshold: float, store) -> int:
-    """Write one row per file in order; returns how many files have a probability."""
+def _make_screener(args, loaded, threshold: float | None):
     from core.screening import Screener
 
+    try:
+        return Screener(loaded, threshold=threshold, batch_size=args.batch_size, gradcam=bool(args.heatmaps))
+    except ValueError as exc:  # e.g. --heatmaps with a model that lacks its Grad-CAM layer
+        raise UsageError(str(exc)) from None
+
+
+def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
+    """Write one row per file in order; returns how many files have a probability."""
+    loaded, threshold = screener.loaded_model, screener.threshold
     label = f"{loaded.name} v{loaded.version}"
     cached = {} if args.rescreen else _stored_results(store, files, loaded.sha256, need_cam=bool(args.heatmaps))
     todo = [path for path in files if path not in cached]
-    screener = Screener(loaded, threshold=threshold, batch_size=args.batch_size, gradcam=bool(args.heatmaps))
     fresh = screener.screen(todo)
     heatmaps = HeatmapWriter(Path(args.heatmaps), folder) if args.heatmaps else None
     progress = Progress(len(files), enabled=sys.stderr.isatty())
