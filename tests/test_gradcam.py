@@ -104,3 +104,26 @@ def test_upsample_and_overlay():
     assert rgb[0, 0, 0] > rgb[0, 0, 2]  # hot corner is red in RGB order
     assert rgb[-1, -1, 2] > rgb[-1, -1, 0]  # cold corner is blue
     np.testing.assert_array_equal(overlay(pixels, big, alpha=0.0)[..., 1], np.full((40, 60), 128, np.uint8))
+
+
+@pytest.mark.parametrize("arch, size, grid", [("custom_cnn", 64, 4), ("mobilenet_v2", 32, 1)])
+def test_project_architectures(arch, size, grid):
+    from core.models import GRADCAM_LAYER, build_model
+
+    model = build_model(arch, size)
+    batch = np.random.default_rng(8).uniform(0, 1, (3, size, size, 1)).astype(np.float32)
+    probs, cams = GradCam(model, GRADCAM_LAYER)(batch)
+    assert cams.shape == (3, grid, grid) and not np.isnan(cams).any()
+    np.testing.assert_allclose(probs, model(batch, training=False).numpy()[:, 0], atol=1e-5)
+
+
+def test_registry_round_trip_keeps_maps(tmp_path):
+    from core.models import build_model
+    from core.registry import ModelCard, load_model, save_model
+
+    model = build_model("custom_cnn", 64)
+    batch = np.random.default_rng(9).uniform(0, 1, (2, 64, 64, 1)).astype(np.float32)
+    entry = save_model(model, ModelCard(name="cnn", architecture="custom_cnn", input_size=64), tmp_path)
+    loaded = load_model(entry)
+    np.testing.assert_allclose(gradcam_batch(loaded.keras_model, batch, loaded.card.gradcam_layer),
+                               gradcam_batch(model, batch), atol=1e-5)
