@@ -80,6 +80,12 @@ def _mobilenet_v2(input_size: int, init: str, weights_path, dropout: float):
     x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
     backbone = keras.applications.MobileNetV2(
         input_tensor=x, include_top=False, weights=weights, alpha=1.0)
+    # Keras' MobileNetV2 uses BatchNorm momentum 0.999: from scratch, with ~140
+    # steps an epoch, its moving statistics need ~7 epochs to catch up, and
+    # until then validation outputs are constant (AUROC 0.5). 0.99 tracks them.
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.99
     last = backbone.get_layer("out_relu")
     last.name = GRADCAM_LAYER  # the final 1280-channel activation: Grad-CAM's target
     outputs = _classifier_head(last.output, dropout)
