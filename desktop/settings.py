@@ -1,0 +1,112 @@
+"""User preferences, kept in QSettings.
+
+The settings file lives in the PneumoScan user-data folder (an INI file) rather
+than the platform registry, so PNEUMOSCAN_HOME isolates tests, CI and portable
+installs exactly like it isolates the results store and user models.
+"""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSettings
+
+from core.paths import user_data_dir
+
+NO_FIRST_RUN_ENV = "PNEUMOSCAN_NO_FIRST_RUN"
+
+_LAST_STUDY = "study/last_folder"
+_FIRST_RUN_SEEN = "notice/research_use_seen"
+_MODEL = "screening/model"
+_HEATMAP_VISIBLE = "viewer/heatmap_visible"
+_HEATMAP_OPACITY = "viewer/heatmap_opacity"
+_GEOMETRY = "window/geometry"
+_SPLITTER = "window/splitter"
+
+
+def _to_bool(value, default: bool) -> bool:
+    # INI files give strings back ("true"/"false").
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class AppSettings:
+    """Typed accessors over one QSettings file; nothing else touches the keys."""
+
+    def __init__(self, persist: bool = True):
+        # persist=False (smoke test) reads the user's preferences but never writes.
+        self._persist = persist
+        self._qs = QSettings(str(user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+    def _set(self, key: str, value) -> None:
+        if self._persist:
+            self._qs.setValue(key, value)
+
+    def sync(self) -> None:
+        if self._persist:
+            self._qs.sync()
+
+    @property
+    def last_study(self) -> str | None:
+        value = self._qs.value(_LAST_STUDY)
+        return str(value) if value else None
+
+    @last_study.setter
+    def last_study(self, folder: str) -> None:
+        self._set(_LAST_STUDY, str(folder))
+
+    @property
+    def model_name(self) -> str | None:
+        value = self._qs.value(_MODEL)
+        return str(value) if value else None
+
+    @model_name.setter
+    def model_name(self, name: str) -> None:
+        self._set(_MODEL, name)
+
+    @property
+    def heatmap_visible(self) -> bool:
+        return _to_bool(self._qs.value(_HEATMAP_VISIBLE), True)
+
+    @heatmap_visible.setter
+    def heatmap_visible(self, visible: bool) -> None:
+        self._set(_HEATMAP_VISIBLE, bool(visible))
+
+    @property
+    def heatmap_opacity(self) -> float:
+        try:
+            return min(1.0, max(0.0, float(self._qs.value(_HEATMAP_OPACITY, 0.45))))
+        except (TypeError, ValueError):
+            return 0.45
+
+    @heatmap_opacity.setter
+    def heatmap_opacity(self, opacity: float) -> None:
+        self._set(_HEATMAP_OPACITY, float(opacity))
+
+    @property
+    def geometry(self):
+        return self._qs.value(_GEOMETRY)
+
+    @geometry.setter
+    def geometry(self, data) -> None:
+        self._set(_GEOMETRY, data)
+
+    @property
+    def splitter_state(self):
+        return self._qs.value(_SPLITTER)
+
+    @splitter_state.setter
+    def splitter_state(self, data) -> None:
+        self._set(_SPLITTER, data)
+
+    def research_notice_due(self, suppressed: bool = False) -> bool:
+        """True once per user: the first-launch 'research use only' notice."""
+        if suppressed or os.environ.get(NO_FIRST_RUN_ENV) == "1":
+            return False
+        return not _to_bool(self._qs.value(_FIRST_RUN_SEEN), False)
+
+    def mark_research_notice_seen(self) -> None:
+        self._set(_FIRST_RUN_SEEN, True)
+        self.sync()
