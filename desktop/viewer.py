@@ -1,0 +1,330 @@
+"""The image viewer: zoom, pan, window/level and the Grad-CAM overlay.
+
+Pixels arrive already loaded (see `load_view_image`, run on a worker); the
+view only maps the float pixels through the current window to 8-bit, which
+is a table look-up on a display-sized copy, cheap enough for a live drag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+                               QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from desktop.workers import grey_to_qimage, run_in_pool
+
+VIEW_MAX_SIDE = 2048  # display copy; enough for a full-screen read
+LEVELS = 4096  # float pixels are quantised to 12 bits for the window look-up
+_ZOOM_PER_DEGREE = 1.015  # one wheel notch (15 degrees) zooms about 1.25x
+_WL_PER_PIXEL = 1.0 / 400.0
+
+
+@dataclass
+class ViewImage:
+    """What the viewer needs for one file, prepared off the GUI thread."""
+    key: str
+    levels: np.ndarray  # uint16 (rows, cols) in [0, LEVELS)
+    image: QImage  # grey, default window
+    heatmap: QImage | None  # RGBA, Grad-CAM colour-mapped, alpha = evidence
+    kind: str = ""
+
+
+def heatmap_rgba(cam: np.ndarray, shape) -> QImage:
+    """Grad-CAM grid -> RGBA image at `shape`; cold regions stay transparent."""
+    import cv2
+
+    from core.gradcam import upsample
+
+    heat = upsample(cam, shape)
+    heat8 = np.round(heat * 255.0).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(heat8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    rgba = np.ascontiguousarray(np.dstack([rgb, heat8]))
+    rows, cols = heat8.shape
+    return QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888).copy()
+
+
+def load_view_image(key: str, cam: np.ndarray | None) -> ViewImage:
+    """File + Grad-CAM -> ViewImage (file work: call on a worker thread)."""
+    from core.loader import load_image
+
+    loaded = load_image(key, max_side=VIEW_MAX_SIDE)
+    levels = np.round(np.clip(loaded.pixels, 0.0, 1.0) * (LEVELS - 1)).astype(np.uint16)
+    heat = heatmap_rgba(cam, levels.shape) if cam is not None else None
+    return ViewImage(key=key, levels=levels, image=grey_to_qimage(loaded.pixels),
+                     heatmap=heat, kind=loaded.kind)
+
+
+def window_lut(center: float, width: float) -> np.ndarray:
+    """LEVELS-entry look-up table for a window on [0, 1] pixel values."""
+    values = np.linspace(0.0, 1.0, LEVELS, dtype=np.float32)
+    width = max(width, 1.0 / LEVELS)
+    return np.round(np.clip((values - (center - width / 2)) / width, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+class ImageView(QGraphicsView):
+    """Wheel zooms, left-drag pans, right-drag sets window/level."""
+
+    window_changed = Signal(float, float)  # center, width
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self._base = QGraphicsPixmapItem()
+        self._base.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._heat = QGraphicsPixmapItem(self._base)
+        self._heat.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self._base)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(QColor("#111"))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(240, 240)
+        self._levels: np.ndarray | None = None
+        self._center, self._width = 0.5, 1.0
+        self._fit_mode = True  # refit on resize until the reader zooms
+        self._wl_anchor: QPointF | None = None
+        self._heat_visible = True
+        self.key: str | None = None
+
+    # -- content -------------------------------------------------------------
+
+    def show_image(self, view: ViewImage) -> None:
+        self.key = view.key
+        self._levels = view.levels
+        self._center, self._width = 0.5, 1.0
+        self._base.setPixmap(QPixmap.fromImage(view.image))
+        self._heat.setPixmap(QPixmap.fromImage(view.heatmap) if view.heatmap is not None else QPixmap())
+        self._heat.setVisible(self._heat_visible and view.heatmap is not None)
+        self.scene().setSceneRect(QRectF(self._base.pixmap().rect()))
+        self.fit_to_window()
+        self.window_changed.emit(self._center, self._width)
+
+    def clear(self) -> None:
+        self.key = None
+        self._levels = None
+        self._base.setPixmap(QPixmap())
+        self._heat.setPixmap(QPixmap())
+
+    @property
+    def has_image(self) -> bool:
+        return self._levels is not None
+
+    @property
+    def has_heatmap(self) -> bool:
+        return not self._heat.pixmap().isNull()
+
+    @property
+    def heatmap_shown(self) -> bool:
+        return self._heat.isVisible()
+
+    def set_heatmap_visible(self, visible: bool) -> None:
+        self._heat_visible = visible
+        self._heat.setVisible(visible and self.has_heatmap)
+
+    def set_heatmap_opacity(self, opacity: float) -> None:
+        self._heat.setOpacity(opacity)
+
+    # -- window / level ------------------------------------------------------
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self._center, self._width
+
+    def set_window(self, center: float, width: float) -> None:
+        if self._levels is None:
+            return
+        self._center = float(np.clip(center, 0.0, 1.0))
+        self._width = float(np.clip(width, 1.0 / 256, 2.0))
+        grey = window_lut(self._center, self._width)[self._levels]
+        self._base.setPixmap(QPixmap.fromImage(grey_to_qimage(grey)))
+        self.window_changed.emit(self._center, self._width)
+
+    def reset_window(self) -> None:
+        self.set_window(0.5, 1.0)
+
+    # -- zoom ----------------------------------------------------------------
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit_to_window(self) -> None:
+        self._fit_mode = True
+        if not self._base.pixmap().isNull():
+            self.fitInView(self._base, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom_by(self, factor: float) -> None:
+        self._fit_mode = False
+        self.scale(factor, factor)
+
+    def wheelEvent(self, event) -> None:
+        if self._base.pixmap().isNull():
+            return
+        self.zoom_by(_ZOOM_PER_DEGREE ** (event.angleDelta().y() / 8))
+        event.accept()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit_to_window()
+
+    # -- mouse: right-drag is window/level, the rest pans (hand drag) --------
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._levels is not None:
+            self._wl_anchor = event.position()
+            self._wl_start = (self._center, self._width)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._wl_anchor is not None:
+            delta = event.position() - self._wl_anchor
+            center, width = self._wl_start
+            # Horizontal = width (contrast), vertical = level (brightness),
+            # as on a reading workstation.
+            self.set_window(center - delta.y() * _WL_PER_PIXEL, width + delta.x() * _WL_PER_PIXEL)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._wl_anchor is not None:
+            self._wl_anchor = None
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            self.reset_window()
+        else:
+            self.fit_to_window()
+        event.accept()
+
+    def contextMenuEvent(self, event) -> None:
+        event.accept()  # the right button belongs to window/level
+
+
+class HeatmapLegend(QWidget):
+    """Colour scale of the Grad-CAM overlay (jet, low to high evidence)."""
+
+    # OpenCV's COLORMAP_JET anchors, from 0 to 1.
+    _STOPS = ((0.0, "#00007f"), (0.125, "#0000ff"), (0.375, "#00ffff"),
+              (0.625, "#ffff00"), (0.875, "#ff0000"), (1.0, "#7f0000"))
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFixedHeight(22)
+        self.setMinimumWidth(120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Grad-CAM: where the model found evidence of pneumonia (low to high)")
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        bar = self.rect().adjusted(34, 4, -34, -4)
+        gradient = QLinearGradient(bar.left(), 0, bar.right(), 0)
+        for stop, colour in self._STOPS:
+            gradient.setColorAt(stop, QColor(colour))
+        painter.fillRect(bar, gradient)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawText(QRectF(0, 0, 32, self.height()), Qt.AlignmentFlag.AlignCenter, "low")
+        painter.drawText(QRectF(self.width() - 32, 0, 32, self.height()), Qt.AlignmentFlag.AlignCenter, "high")
+
+
+class ViewerPanel(QWidget):
+    """The image view plus its controls; loads images on a worker thread."""
+
+    heatmap_toggled = Signal(bool)
+    opacity_changed = Signal(float)
+    image_shown = Signal(str)  # path key
+    load_failed = Signal(str, str)  # path key, message
+
+    def __init__(self, heatmap_visible: bool = True, opacity: float = 0.45, parent=None):
+        super().__init__(parent)
+        self.view = ImageView(self)
+        self.caption = QLabel("No image", self)
+        self.caption.setObjectName("viewerCaption")
+        self.heatmap_box = QCheckBox("Heatmap (H)", self)
+        self.heatmap_box.setChecked(heatmap_visible)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(round(opacity * 100))
+        self.opacity_slider.setMaximumWidth(140)
+        self.opacity_slider.setToolTip("Heatmap opacity")
+        self.legend = HeatmapLegend(self)
+        self.window_label = QLabel(self)
+        self.window_label.setToolTip("Window/level: right-drag on the image; right double-click resets")
+        fit = QToolButton(self)
+        fit.setText("Fit")
+        fit.setToolTip("Fit to window (or double-click the image)")
+        fit.clicked.connect(self.view.fit_to_window)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.heatmap_box)
+        controls.addWidget(QLabel("Opacity", self))
+        controls.addWidget(self.opacity_slider)
+        controls.addWidget(self.legend, 1)
+        controls.addWidget(self.window_label)
+        controls.addWidget(fit)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(controls)
+
+        self.view.set_heatmap_visible(heatmap_visible)
+        self.view.set_heatmap_opacity(opacity)
+        self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        self.view.window_changed.connect(self._on_window)
+        self._request = 0
+
+    def load(self, key: str, cam, caption: str) -> None:
+        """Show a file; the newest request wins if the reader moves on quickly."""
+        self._request += 1
+        request = self._request
+        self.caption.setText(f"{caption}  (loading…)")
+        run_in_pool(lambda: load_view_image(key, cam),
+                    on_done=lambda view: self._loaded(request, view, caption),
+                    on_error=lambda message: self._failed(request, key, message))
+
+    def _loaded(self, request: int, view: ViewImage, caption: str) -> None:
+        if request != self._request:
+            return
+        self.caption.setText(caption)
+        self.view.show_image(view)
+        self.image_shown.emit(view.key)
+
+    def _failed(self, request: int, key: str, message: str) -> None:
+        if request != self._request:
+            return
+        self.view.clear()
+        self.caption.setText(f"Cannot show this image: {message}")
+        self.load_failed.emit(key, message)
+
+    def clear(self) -> None:
+        self._request += 1
+        self.view.clear()
+        self.caption.setText("No image")
+
+    def toggle_heatmap(self) -> None:
+        self.heatmap_box.toggle()
+
+    def _on_heatmap_toggled(self, checked: bool) -> None:
+        self.view.set_heatmap_visible(checked)
+        self.heatmap_toggled.emit(checked)
+
+    def _on_opacity(self, value: int) -> None:
+        self.view.set_heatmap_opacity(value / 100.0)
+        self.opacity_changed.emit(value / 100.0)
+
+    def _on_window(self, center: float, width: float) -> None:
+        self.window_label.setText(f"W {width:.2f}  L {center:.2f}")
