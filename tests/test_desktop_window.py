@@ -1,0 +1,289 @@
+"""The main window end to end: screen a real mini study, review it with the keys,
+restart, cancel, re-threshold and export (pytest-qt, off-screen)."""
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import csv  # noqa: E402
+import importlib.util  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  # noqa: E402
+from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
+from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,  # noqa: E402
+                                   COL_STUDY_DATE)
+from desktop.review_queue import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
+from desktop.settings import AppSettings  # noqa: E402
+from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,  # noqa: E402
+                             save_tiny_model)
+
+SCREEN_TIMEOUT_MS = 180_000
+STUDY_FILES = 8  # 3 + 3 JPEGs, 1 DICOM, 1 broken file
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny_model")
+    save_tiny_model(directory)
+    return directory
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, tiny_model_dir):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
+    install_model(tiny_model_dir, home)
+    return home
+
+
+@pytest.fixture
+def study(tmp_path):
+    return make_study(tmp_path)
+
+
+def model_label() -> str:
+    """A shipped model when the repo has one, else the tiny test model."""
+    from core.registry import find_model, list_models
+
+    if any(entry.shipped for entry in list_models()):
+        return find_model(None).label
+    return f"{TINY_MODEL_NAME} v1"
+
+
+def open_window(qtbot, folder, **kwargs) -> MainWindow:
+    settings = AppSettings()
+    settings.model_name = model_label()
+    window = MainWindow(settings, quiet=True, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS):
+        window.start(folder)
+    return window
+
+
+def cell(window, row, col) -> str:
+    model = window.results_model
+    return model.index(row, col).data() or ""
+
+
+def row_of(window, key) -> int:
+    return window.results_model.row_number(key)
+
+
+def slow_screening(monkeypatch, seconds_per_image=0.15):
+    """Screener.screen, slowed down per image so a run can be caught midway."""
+    from core.screening import Screener
+
+    original = Screener.screen
+
+    def slow(self, paths, cancel=None):
+        for result in original(self, paths, cancel):
+            time.sleep(seconds_per_image)
+            yield result
+
+    monkeypatch.setattr(Screener, "screen", slow)
+
+
+def count_screen_calls(monkeypatch) -> list:
+    from core.screening import Screener
+
+    calls = []
+    original = Screener.screen
+
+    def counted(self, paths, cancel=None):
+        calls.append(list(paths))
+        return original(self, calls[-1], cancel)
+
+    monkeypatch.setattr(Screener, "screen", counted)
+    return calls
+
+
+def test_screen_review_with_keys_and_find_decisions_after_restart(qtbot, home, study):
+    window = open_window(qtbot, study)
+    model = window.results_model
+    assert model.rowCount() == STUDY_FILES
+    assert window.last_summary["screened"] == STUDY_FILES and window.last_summary["errors"] == 1
+    assert window.device and window.device_label.text().startswith("Device:")
+    assert window.research_label.text() == RESEARCH_NOTICE
+
+    # The broken file is one error row; the DICOM row shows patient and study date.
+    errors = [r for r in model.rows() if r.result.error]
+    assert len(errors) == 1 and errors[0].file.endswith("broken.jpeg")
+    assert cell(window, row_of(window, errors[0].key), COL_STATUS).startswith("Error:")
+    window.set_filter("errors")
+    assert window.proxy.rowCount() == 1
+    window.set_filter("all")
+    dicom = next(r for r in model.rows() if r.file.endswith("chest.dcm"))
+    assert cell(window, row_of(window, dicom.key), COL_PATIENT) == PATIENT_ID
+    assert cell(window, row_of(window, dicom.key), COL_STUDY_DATE) == "2024-01-31"
+    qtbot.waitUntil(lambda: all(r.thumbnail is not None for r in model.rows() if not r.result.error))
+
+    # Everything AI-positive: the false positives are the 3 readable NORMAL images.
+    window.set_threshold(0.001)
+    fp_button = window.confusion.cell_buttons[FALSE_POSITIVE]
+    assert fp_button.isVisible() and window.confusion.counts[FALSE_POSITIVE] == 3
+    qtbot.mouseClick(fp_button, Qt.MouseButton.LeftButton)
+    queue = window.queue
+    assert queue.kind == FALSE_POSITIVE and len(queue) == 3
+    first, second, third = queue.keys
+    assert window.current_key == first
+    qtbot.waitUntil(lambda: window.viewer.view.key == first)
+    assert window.viewer.view.has_heatmap
+
+    view = window.viewer.view
+    qtbot.keyClick(view, Qt.Key.Key_A)  # agree on 1st, moves on
+    assert window.current_key == second
+    qtbot.keyClick(view, Qt.Key.Key_D)  # disagree on 2nd
+    assert window.current_key == third
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    assert window.current_key == second
+    qtbot.keyClick(view, Qt.Key.Key_U)  # unsure on 2nd (replaces disagree)...
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # ...then undone
+    assert window.current_key == second
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    assert window.current_key == third
+    shown = view.heatmap_shown
+    qtbot.keyClick(view, Qt.Key.Key_H)
+    assert view.heatmap_shown is not shown
+
+    qtbot.waitUntil(lambda: getattr(model.row_by_key(second).decision, "decision", None) == DISAGREE
+                    and getattr(model.row_by_key(first).decision, "decision", None) == AGREE)
+    assert cell(window, row_of(window, first), COL_READER) == f"Agree ({POSITIVE})"
+    assert cell(window, row_of(window, second), COL_READER) == f"Disagree ({NEGATIVE})"
+    window.set_filter("disagreements")
+    assert window.proxy.rowCount() == 1
+    window.close()  # flushes the store thread
+
+    from core.store import ResultStore
+    with ResultStore() as store:
+        latest = store.latest_decisions(study)
+        history = store.decision_history(second)
+    assert {k: d.decision for k, d in latest.items()} == {first: AGREE, second: DISAGREE}
+    assert [(d.decision, d.undone) for d in history] == [(DISAGREE, False), (UNSURE, True)]
+    assert history[0].ai_call == POSITIVE and history[0].threshold == pytest.approx(0.001)
+
+    # Restart: stored results at once, nothing re-screened, decisions still shown.
+    from desktop.app import start_folder
+    again = open_window(qtbot, start_folder(None, AppSettings()))  # no folder: the last study
+    assert again.study_folder == study.resolve()
+    assert again.last_summary["from_store"] == STUDY_FILES and again.last_summary["screened"] == 0
+    qtbot.waitUntil(lambda: again.results_model.row_by_key(second).decision is not None)
+    assert again.results_model.row_by_key(first).decision.decision == AGREE
+    assert "Disagree" in cell(again, row_of(again, second), COL_READER)
+    again.show_image(second)
+    qtbot.waitUntil(lambda: again.details.history.count() == 2)
+    assert "[undone]" in again.details.history.item(1).text()
+
+
+def test_threshold_relabels_calls_and_matrix_without_rescreening(qtbot, home, study, monkeypatch):
+    window = open_window(qtbot, study)
+    calls = count_screen_calls(monkeypatch)
+    readable = [r for r in window.results_model.rows() if not r.result.error]
+
+    window.threshold_control.spin.setValue(0.001)
+    assert window.threshold == pytest.approx(0.001)
+    assert window.threshold_control.slider.value() == 1
+    assert {cell(window, row_of(window, r.key), COL_AI_CALL) for r in readable} == {POSITIVE}
+    assert window.confusion.counts[TRUE_POSITIVE] == 4
+
+    window.threshold_control.slider.setValue(999)
+    assert window.threshold_control.spin.value() == pytest.approx(0.999)
+    assert {cell(window, row_of(window, r.key), COL_AI_CALL) for r in readable} == {NEGATIVE}
+    assert window.confusion.counts[TRUE_POSITIVE] == 0 and window.confusion.counts[FALSE_POSITIVE] == 0
+    assert "AI positive (0)" in window.filter_buttons["ai_positive"].text()
+    assert calls == [] and not window.is_screening
+
+
+def test_cancel_midway_then_screen_only_the_rest(qtbot, home, tmp_path, monkeypatch):
+    study = make_study(tmp_path, per_class=8, dicom=False, bad_file=False)
+    slow_screening(monkeypatch)
+    settings = AppSettings()
+    settings.model_name = model_label()
+    window = MainWindow(settings, quiet=True)
+    qtbot.addWidget(window)
+    window.show()
+    window.start(study)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 2, timeout=SCREEN_TIMEOUT_MS)
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.screening_finished, timeout=10_000) as finished:
+        window.cancel_screening()
+    assert time.perf_counter() - started < 1.5
+    assert finished.args[0]["cancelled"]
+    partial = window.results_model.rowCount()
+    assert 2 <= partial < 16
+
+    calls = count_screen_calls(monkeypatch)
+    with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS) as finished:
+        window.run_action.trigger()
+    assert window.results_model.rowCount() == 16
+    assert finished.args[0]["from_store"] == partial
+    assert len(calls) == 1 and len(calls[0]) == 16 - partial
+
+
+def test_closing_the_window_during_a_run_stops_it_cleanly(qtbot, home, tmp_path, monkeypatch):
+    study = make_study(tmp_path, per_class=8, dicom=False, bad_file=False)
+    slow_screening(monkeypatch, seconds_per_image=0.3)
+    settings = AppSettings()
+    settings.model_name = model_label()
+    window = MainWindow(settings, quiet=True)
+    qtbot.addWidget(window)
+    window.show()
+    window.start(study)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 1, timeout=SCREEN_TIMEOUT_MS)
+    thread = window.run.thread
+    started = time.perf_counter()
+    window.close()
+    assert thread.isFinished() and time.perf_counter() - started < 3
+    assert window.run is None
+
+
+def test_unknown_truth_needs_review_queue_and_exports(qtbot, home, tmp_path):
+    study = make_study(tmp_path, per_class=2, dicom=False, bad_file=True, labelled=False)
+    window = open_window(qtbot, study)
+    assert not window.confusion.cell_buttons[TRUE_POSITIVE].isVisible()
+    assert window.confusion.truth_note.isVisible()
+
+    window.set_threshold(0.5)
+    items = window.results_model.review_items()
+    from desktop.review_queue import needs_review_keys
+    expected = needs_review_keys(items, 0.5)
+    qtbot.mouseClick(window.confusion.review_button, Qt.MouseButton.LeftButton)
+    assert window.queue.kind == NEEDS_REVIEW and window.queue.keys == expected
+
+    csv_path, pdf_path = tmp_path / "out.csv", tmp_path / "out.pdf"
+    with qtbot.waitSignal(window.exported, timeout=30_000):
+        window.export_csv(str(csv_path))
+    with open(csv_path, newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 5
+    with qtbot.waitSignal(window.exported, timeout=60_000):
+        window.export_pdf(str(pdf_path))
+    assert pdf_path.read_bytes()[:5] == b"%PDF-"
+
+
+def test_missing_folder_train_action_and_research_notice(qtbot, home, tmp_path, monkeypatch):
+    window = MainWindow(AppSettings(), quiet=True)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.screening_failed, timeout=30_000):
+        window.start(tmp_path / "no-such-study")
+    assert any("does not exist" in message for message in window.messages)
+
+    if importlib.util.find_spec("desktop.wizard") is None:
+        window.train_action.trigger()
+        assert "not available yet" in window.messages[-1]
+
+    monkeypatch.delenv("PNEUMOSCAN_NO_FIRST_RUN")
+    assert window.show_first_run_notice() is None  # quiet windows (smoke test) never show it
+    loud = MainWindow(AppSettings(), quiet=False)
+    qtbot.addWidget(loud)
+    box = loud.show_first_run_notice()
+    assert box is not None and RESEARCH_NOTICE in box.text()
+    box.close()
+    assert loud.show_first_run_notice() is None
+    assert not AppSettings().research_notice_due()
