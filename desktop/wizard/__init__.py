@@ -1,0 +1,123 @@
+"""The training wizard: data -> settings -> training -> results.
+
+Opened from the main window's "Train…" action (`open_training_wizard(window)`),
+it drives core.training.train, the code behind `pneumoscan-cli train`, on a
+worker thread. Nothing is registered until the reader saves on the last page;
+then `modelRegistered(label)` fires, and `modelActivated(label)` as well for
+"Save and make active".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QWizard
+
+from desktop.wizard.data_page import DataPage
+from desktop.wizard.results_page import ResultsPage
+from desktop.wizard.settings_page import SettingsPage
+from desktop.wizard.training_page import TrainingPage
+
+__all__ = ["TrainingWizard", "open_training_wizard"]
+
+_CLOSE_WAIT_MS = 120_000  # a batch of MobileNetV2 at 224 px on 2 cores is seconds, not minutes
+
+
+def _resolve_model(current_model):
+    """A ModelEntry from an entry, a name/label, or None (unknown names: no fine-tuning)."""
+    if current_model is None or not isinstance(current_model, str):
+        return current_model
+    from core.registry import ModelError, find_model
+
+    try:
+        return find_model(current_model)
+    except ModelError:
+        return None
+
+
+class TrainingWizard(QWizard):
+    modelRegistered = Signal(str)  # "name vN" of a newly saved model
+    modelActivated = Signal(str)  # the same, when saved with "Save and make active"
+
+    def __init__(self, parent=None, store=None, study_folder=None, current_model=None):
+        super().__init__(parent)
+        self.setWindowTitle("Train a model - PneumoScan (research use only)")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)  # same look on every platform
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
+        self.resize(860, 680)
+        self.study_folder = Path(study_folder) if study_folder else None
+        self.current_model = _resolve_model(current_model)
+        self.activate_requested = False
+        self.saved_entry = None
+
+        self.data_page = DataPage(self.study_folder, store, self)
+        self.settings_page = SettingsPage(self.current_model, self)
+        self.training_page = TrainingPage(self)
+        self.results_page = ResultsPage(self.current_model, self)
+        for page in (self.data_page, self.settings_page, self.training_page, self.results_page):
+            self.addPage(page)
+        self.results_page.saved.connect(self._on_saved)
+
+    def build_config(self):
+        """The TrainConfig of the current data and settings choices."""
+        return self.settings_page.config(self.data_page.folder, self.data_page.extra_samples(),
+                                         self.study_folder)
+
+    def _on_saved(self, entry, activate: bool) -> None:
+        self.saved_entry = entry
+        self.activate_requested = activate
+        self.modelRegistered.emit(entry.label)
+        if activate:
+            self.modelActivated.emit(entry.label)
+
+    def done(self, result: int) -> None:
+        """Closing (Finish, Cancel, Esc, the window's X) stops every worker first:
+        a thread must not outlive the objects it reports to."""
+        self.data_page.cleanup()
+        self.training_page.discard()
+        self.results_page.cleanup()
+        from desktop.training_worker import wait_for_jobs
+
+        self.setCursor(Qt.CursorShape.WaitCursor)
+        wait_for_jobs(self, _CLOSE_WAIT_MS)
+        self.unsetCursor()
+        super().done(result)
+
+
+def open_training_wizard(window) -> TrainingWizard:
+    """Open the wizard for the main window (called by MainWindow.open_training_wizard).
+
+    Uses the window's open study, selected model and results store, and makes
+    a saved model appear in (and, if asked, selected in) its model list.
+    """
+    wizard = TrainingWizard(window, store=getattr(window, "store_path", None),
+                            study_folder=getattr(window, "study_folder", None),
+                            current_model=getattr(window, "current_entry", None))
+    wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    if hasattr(window, "refresh_models"):
+        wizard.modelRegistered.connect(lambda _label: window.refresh_models())
+    wizard.modelActivated.connect(lambda label: activate_in_window(window, label))
+    wizard.show()
+    return wizard
+
+
+def activate_in_window(window, label: str) -> None:
+    """Select model `label` in the main window as if the reader had picked it."""
+    select = getattr(window, "select_model", None)
+    if select is not None:  # a public hook, if the window offers one
+        select(label)
+        return
+    if hasattr(window, "settings"):
+        window.settings.model_name = label  # remembered for the next start
+    # The window lists models asynchronously; list them here (small JSON cards)
+    # so the new model can be selected at once, then apply it as a user pick.
+    from core.registry import find_model, list_models
+
+    if not hasattr(window, "_models_listed"):
+        return
+    window._models_listed((list_models(), find_model(None)))  # noqa: SLF001
+    for index, entry in enumerate(window.model_entries):
+        if entry.label == label and not entry.shipped:
+            window.model_combo.setCurrentIndex(index)
+            window._on_model_chosen(index)  # noqa: SLF001 - threshold + re-open the study
+            return

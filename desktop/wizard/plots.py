@@ -1,0 +1,122 @@
+"""Matplotlib figures embedded in the wizard (FigureCanvasQTAgg).
+
+Each canvas keeps its line artists and only updates their data, then asks
+for an idle redraw: cheap enough to call per batch while training runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+NEW_COLOR = "#1f77b4"
+CURRENT_COLOR = "#7f7f7f"
+
+
+class TrainingCurves(FigureCanvasQTAgg):
+    """Loss (per N batches and per epoch) and validation AUROC per epoch."""
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(6.4, 3.0), layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.loss_ax, self.auroc_ax = figure.subplots(1, 2)
+        self.clear()
+
+    def clear(self) -> None:
+        self.batch_x, self.batch_loss = [], []
+        self.epochs, self.train_loss, self.val_loss, self.val_auroc = [], [], [], []
+        for ax in (self.loss_ax, self.auroc_ax):
+            ax.clear()
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("epoch")
+        self.loss_ax.set_title("Loss", fontsize=10)
+        self.auroc_ax.set_title("Validation AUROC", fontsize=10)
+        (self._batch_line,) = self.loss_ax.plot([], [], color=NEW_COLOR, alpha=0.35, lw=1,
+                                                label="training (running)")
+        (self._train_line,) = self.loss_ax.plot([], [], "o-", color=NEW_COLOR, lw=1.5, label="training")
+        (self._val_line,) = self.loss_ax.plot([], [], "s-", color="#d62728", lw=1.5, label="validation")
+        (self._auroc_line,) = self.auroc_ax.plot([], [], "o-", color="#2ca02c", lw=1.5)
+        self.loss_ax.legend(fontsize=8, loc="upper right")
+        self.auroc_ax.set_ylim(0.4, 1.01)
+        self.draw_idle()
+
+    def add_batch_loss(self, epoch_position: float, loss: float) -> None:
+        """`epoch_position`: fractional epochs done (e.g. 1.5 halfway through epoch 2)."""
+        self.batch_x.append(epoch_position)
+        self.batch_loss.append(loss)
+        self._batch_line.set_data(self.batch_x, self.batch_loss)
+        self._rescale()
+
+    def add_epoch(self, epoch: int, loss: float | None, val_loss: float | None, auroc: float | None) -> None:
+        self.epochs.append(epoch)
+        self.train_loss.append(np.nan if loss is None else loss)
+        self.val_loss.append(np.nan if val_loss is None else val_loss)
+        self.val_auroc.append(np.nan if auroc is None else auroc)
+        self._train_line.set_data(self.epochs, self.train_loss)
+        self._val_line.set_data(self.epochs, self.val_loss)
+        self._auroc_line.set_data(self.epochs, self.val_auroc)
+        low = np.nanmin(self.val_auroc) if np.isfinite(self.val_auroc).any() else 0.4
+        self.auroc_ax.set_ylim(min(0.4, low - 0.05), 1.01)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        right = max([1.0, *self.batch_x, *self.epochs])
+        for ax in (self.loss_ax, self.auroc_ax):
+            ax.set_xlim(0, right + 0.05)
+        self.loss_ax.relim()
+        self.loss_ax.autoscale_view(scalex=False)
+        self.draw_idle()
+
+
+class ComparisonFigure(FigureCanvasQTAgg):
+    """ROC curves of both models, and a confusion matrix for each at its threshold."""
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(7.5, 2.8), layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.roc_ax, self.new_cm_ax, self.current_cm_ax = figure.subplots(
+            1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
+
+    def plot(self, curves: list[tuple[str, str, np.ndarray, np.ndarray, tuple | None]],
+             matrices: list[tuple[str, dict | None]]) -> None:
+        """curves: (label, color, fpr, tpr, operating point (fpr, tpr) or None);
+        matrices: (title, binary_metrics dict or None) for the new and current model."""
+        ax = self.roc_ax
+        ax.clear()
+        ax.plot([0, 1], [0, 1], ":", color="#bbbbbb", lw=1)
+        for label, color, fpr, tpr, point in curves:
+            ax.plot(fpr, tpr, color=color, lw=1.8, label=label)
+            if point is not None:
+                ax.plot(*point, "o", color=color, ms=7, mec="black")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("sensitivity")
+        ax.set_title("ROC (validation split)", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+        for ax, (title, metrics) in zip((self.new_cm_ax, self.current_cm_ax), matrices):
+            self._matrix(ax, title, metrics)
+        self.draw_idle()
+
+    @staticmethod
+    def _matrix(ax, title: str, metrics: dict | None) -> None:
+        ax.clear()
+        ax.set_title(title, fontsize=9)
+        if metrics is None:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
+            return
+        ax.set_axis_on()
+        # Truth down the side, call across, pneumonia first (as in the main window).
+        cells = np.array([[metrics["tp"], metrics["fn"]], [metrics["fp"], metrics["tn"]]])
+        ax.imshow(cells, cmap="Blues", vmin=0, vmax=max(1, cells.max()))
+        for (r, c), value in np.ndenumerate(cells):
+            ax.text(c, r, str(value), ha="center", va="center",
+                    color="white" if value > cells.max() / 2 else "black", fontsize=11)
+        ax.set_xticks([0, 1], ["pneumonia", "normal"], fontsize=8)
+        ax.set_yticks([0, 1], ["pneumonia", "normal"], fontsize=8)
+        ax.set_xlabel("model call", fontsize=8)
+        ax.set_ylabel("truth", fontsize=8)
