@@ -49,17 +49,15 @@ def study(tmp_path):
 
 
 def model_label() -> str:
-    """A shipped model when the repo has one, else the tiny test model."""
-    from core.registry import find_model, list_models
-
-    if any(entry.shipped for entry in list_models()):
-        return find_model(None).label
+    # The walk-through tests pin the tiny model: its calls do not depend on
+    # whichever model happens to be shipped (see the shipped-model test below).
     return f"{TINY_MODEL_NAME} v1"
 
 
-def open_window(qtbot, folder, **kwargs) -> MainWindow:
+def open_window(qtbot, folder, model: str | None = "tiny", **kwargs) -> MainWindow:
     settings = AppSettings()
-    settings.model_name = model_label()
+    if model == "tiny":
+        settings.model_name = model_label()
     window = MainWindow(settings, quiet=True, **kwargs)
     qtbot.addWidget(window)
     window.show()
@@ -287,3 +285,20 @@ def test_missing_folder_train_action_and_research_notice(qtbot, home, tmp_path, 
     box.close()
     assert loud.show_first_run_notice() is None
     assert not AppSettings().research_notice_due()
+
+
+def test_shipped_default_model_screens_the_study(qtbot, home, study):
+    from core.registry import find_model, list_models
+
+    if not any(entry.shipped for entry in list_models()):
+        pytest.skip("no shipped model in models/ yet")
+    default = find_model(None)
+    window = open_window(qtbot, study, model=None)  # no preference: the registry default
+    assert window.current_entry.card.sha256 == default.card.sha256
+    assert window.threshold == pytest.approx(round(default.card.threshold, 3))
+    rows = window.results_model.rows()
+    assert len(rows) == STUDY_FILES and sum(1 for r in rows if r.result.error) == 1
+    for threshold in (0.2, 0.8):
+        window.set_threshold(threshold)
+        expected = {r.key: (POSITIVE if r.probability >= threshold else NEGATIVE) for r in rows if r.probability is not None}
+        assert {k: cell(window, row_of(window, k), COL_AI_CALL) for k in expected} == expected
