@@ -70,6 +70,7 @@ class DetailsPanel(QWidget):
         self.fields["Reader"].setText(describe_decision(row.decision) or "no decision")
         self.fields["Status"].setText(f"Error: {result.error}" if result.error else "Screened")
         self._set_meta(result.meta or {})
+        self.meta_box.setTitle("DICOM" if result.kind == "dicom" else "Image")
 
     def _set_meta(self, meta: dict) -> None:
         while self._meta_form.rowCount():

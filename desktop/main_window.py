@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QButtonGroup
 from core.results import AGREE, DISAGREE, UNSURE, classify
 from desktop.confusion_widget import ConfusionMatrixWidget
 from desktop.details_panel import DetailsPanel
-from desktop.results_model import COL_FILE, COL_THUMBNAIL, ResultsFilterProxy, ResultsTableModel
+from desktop.results_model import (COL_AI_CALL, COL_FILE, COL_PROBABILITY, COL_READER, COL_THUMBNAIL,
+                                   COL_TRUTH, ResultsFilterProxy, ResultsTableModel)
 from desktop.review_queue import (FILTER_ALL, FILTERS, NEEDS_REVIEW, DecisionUndoStack, ReviewQueue,
                                   confusion_counts, matches_filter, needs_review_keys)
 from desktop.settings import AppSettings
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.device = ""
         self.last_summary: dict | None = None
         self._pending_study: str | None = None
+        self._wanted_model: str | None = None  # "name vN" asked for by select_model()
         self._screen_total = 0
         self._screen_done = 0
         self._screen_started_at = 0.0
@@ -143,6 +145,8 @@ class MainWindow(QMainWindow):
         self.export_pdf_action = QAction("Export PDF summary…", self, triggered=self.export_pdf)
         self.train_action = QAction("Train…", self, triggered=self.open_training_wizard,
                                     toolTip="Train or fine-tune a model on labelled images")
+        self.manage_models_action = QAction("Manage models…", self, triggered=self.open_model_manager,
+                                            toolTip="Rename or delete your models")
         self.about_action = QAction("About PneumoScan", self, triggered=self.show_about)
         self.quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
 
@@ -152,7 +156,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         screen_menu = self.menuBar().addMenu("&Screening")
-        for action in (self.run_action, self.rescreen_action, self.cancel_action, self.train_action):
+        for action in (self.run_action, self.rescreen_action, self.cancel_action, self.train_action,
+                       self.manage_models_action):
             screen_menu.addAction(action)
         # Keys are handled by ReviewKeyFilter; the menu only documents them ("\t" text).
         review_menu = self.menuBar().addMenu("&Review")
@@ -176,7 +181,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Model ", self))
         self.model_combo = QComboBox(self)
         self.model_combo.setObjectName("modelCombo")
-        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setMinimumContentsLength(26)
         self.model_combo.setPlaceholderText("loading models…")
         self.model_combo.activated.connect(self._on_model_chosen)
         bar.addWidget(self.model_combo)
@@ -229,8 +234,9 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL_THUMBNAIL, THUMBNAIL_SIZE + 8)
-        header.resizeSection(COL_FILE, 220)
+        for column, width in ((COL_THUMBNAIL, THUMBNAIL_SIZE + 8), (COL_FILE, 190), (COL_PROBABILITY, 80),
+                              (COL_AI_CALL, 90), (COL_READER, 140), (COL_TRUTH, 90)):
+            header.resizeSection(column, width)
         header.setStretchLastSection(True)
         self.table.setSortingEnabled(True)
         self.proxy.sort(-1)  # insertion (file) order until the reader sorts
@@ -305,6 +311,8 @@ class MainWindow(QMainWindow):
             self.resize(1400, 850)
         if state is not None:
             self.splitter.restoreState(state)
+        else:
+            self.splitter.setSizes([640, 560, 320])
 
     # -- messages ------------------------------------------------------------
 
@@ -375,21 +383,32 @@ class MainWindow(QMainWindow):
             self.model_combo.setCurrentIndex(self.model_entries.index(chosen))
             if previous is None or previous.card.sha256 != chosen.card.sha256:
                 self.threshold_control.set_value(chosen.card.threshold)
+                if previous is not None and self.study_folder is not None and not self._pending_study:
+                    self.open_study(self.study_folder)  # other model: other stored results
         if self._pending_study:
             folder, self._pending_study = self._pending_study, None
             self.open_study(folder)
 
     def _pick_entry(self, previous, default):
+        """Asked-for model, else the one in use, else the remembered one, else the default."""
+        wanted, self._wanted_model = self._wanted_model, None
         by_hash = {e.card.sha256: e for e in self.model_entries}
-        if previous is not None and previous.card.sha256 in by_hash:
-            return by_hash[previous.card.sha256]
-        wanted = self.settings.model_name
-        for entry in self.model_entries:
-            if wanted and model_label(entry.card) == wanted:
-                return entry
-        if default is not None and default.card.sha256 in by_hash:
-            return by_hash[default.card.sha256]
-        return self.model_entries[0] if self.model_entries else None
+        return (self._entry_by_label(wanted)
+                or (by_hash.get(previous.card.sha256) if previous is not None else None)
+                or self._entry_by_label(self.settings.model_name)
+                or (by_hash.get(default.card.sha256) if default is not None else None)
+                or (self.model_entries[0] if self.model_entries else None))
+
+    def _entry_by_label(self, label: str | None):
+        # A user's model wins over a shipped one of the same name and version (as in the registry).
+        matches = [e for e in self.model_entries if label and model_label(e.card) == label]
+        return max(matches, key=lambda e: not e.shipped) if matches else None
+
+    def select_model(self, label: str) -> None:
+        """Make model `label` ("name vN") the active one, e.g. one the training wizard just saved."""
+        self.settings.model_name = label
+        self._wanted_model = label
+        self.refresh_models()
 
     @property
     def current_entry(self):
@@ -534,6 +553,8 @@ class MainWindow(QMainWindow):
             self.device = summary["device"]
         self._set_running(False)
         self.rate_label.clear()
+        if not self.device:
+            self.device_label.setText("Device: - (all results were stored)")
         rows = self.results_model.rowCount()
         verb = "Cancelled" if summary.get("cancelled") else "Done"
         self.statusBar().showMessage(
@@ -816,6 +837,14 @@ class MainWindow(QMainWindow):
             dialog = wizard.TrainingWizard(self)
             dialog.finished.connect(lambda _result: self.refresh_models())
             dialog.show()
+
+    def open_model_manager(self) -> None:
+        try:
+            from desktop.model_manager import open_model_manager
+        except ImportError:
+            self.notify("Models", "The model manager is not available yet.", QMessageBox.Icon.Information)
+            return
+        open_model_manager(self)
 
     # -- shutdown ------------------------------------------------------------
 

@@ -15,10 +15,10 @@ from PySide6.QtGui import QBrush, QColor, QImage
 from core.results import POSITIVE, classify
 from desktop.review_queue import FILTER_ALL, ReviewItem, matches_filter
 
-COL_THUMBNAIL, COL_FILE, COL_PATIENT, COL_STUDY_DATE, COL_PROBABILITY, COL_AI_CALL, \
-    COL_TRUTH, COL_READER, COL_STATUS = range(9)
-HEADERS = ("", "File", "Patient", "Study date", "Probability", "AI call", "Truth",
-           "Reader", "Status")
+# What a reader scans first comes first: file, probability, AI call, own decision.
+COL_THUMBNAIL, COL_FILE, COL_PROBABILITY, COL_AI_CALL, COL_READER, COL_TRUTH, \
+    COL_PATIENT, COL_STUDY_DATE, COL_STATUS = range(9)
+HEADERS = ("", "File", "Probability", "AI call", "Reader", "Truth", "Patient", "Study date", "Status")
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's path key
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # typed sort key (numbers sort as numbers)
@@ -139,6 +139,7 @@ class ResultsTableModel(QAbstractTableModel):
     def set_threshold(self, threshold: float) -> None:
         self._threshold = float(threshold)
         if self._rows:
+            # The call and the reader column's disagreement colour follow the threshold.
             self.dataChanged.emit(self.index(0, COL_AI_CALL), self.index(len(self._rows) - 1, COL_READER))
 
     def _emit_row_changed(self, row: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.results import NEGATIVE, POSITIVE, classify
+from core.results import POSITIVE, classify
 
 TRUE_POSITIVE = "TP"
 FALSE_NEGATIVE = "FN"

@@ -15,9 +15,11 @@ class ThresholdControl(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(1, _STEPS - 1)
         self.slider.setMinimumWidth(140)
+        self.slider.setMaximumWidth(320)
         self.spin = QDoubleSpinBox(self)
         self.spin.setRange(0.001, 0.999)
         self.spin.setDecimals(3)
+        self.spin.setMaximumWidth(90)
         self.spin.setSingleStep(0.01)
         self.spin.setKeyboardTracking(False)  # typing "0.35" must not fire at "0.3"
         tip = ("Decision threshold: probability at or above it is an AI positive. "

@@ -72,15 +72,15 @@ def make_study(root: Path, per_class: int = 3, dicom: bool = True, bad_file: boo
     return study
 
 
-def save_tiny_model(directory: Path, threshold: float = 0.5) -> Path:
+def save_tiny_model(directory: Path, threshold: float = 0.5, version: int = 1, seed: int = 7) -> Path:
     """A 64 px custom CNN saved with its card into `directory` (once per session)."""
     from core.models import build_model
     from core.registry import ModelCard, save_model
 
     import keras
-    keras.utils.set_random_seed(7)
+    keras.utils.set_random_seed(seed)
     model = build_model("custom_cnn", input_size=64)
-    card = ModelCard(name=TINY_MODEL_NAME, architecture="custom_cnn", version=1,
+    card = ModelCard(name=TINY_MODEL_NAME, architecture="custom_cnn", version=version,
                      input_size=64, threshold=threshold, notes="desktop tests: random weights")
     return save_model(model, card, directory).keras_path
 

@@ -272,9 +272,14 @@ def test_missing_folder_train_action_and_research_notice(qtbot, home, tmp_path, 
         window.start(tmp_path / "no-such-study")
     assert any("does not exist" in message for message in window.messages)
 
+    window.train_action.trigger()
     if importlib.util.find_spec("desktop.wizard") is None:
-        window.train_action.trigger()
         assert "not available yet" in window.messages[-1]
+    else:
+        from desktop.wizard import TrainingWizard
+        wizards = [w for w in window.findChildren(TrainingWizard) if w.isVisible()]
+        assert len(wizards) == 1
+        wizards[0].reject()
 
     monkeypatch.delenv("PNEUMOSCAN_NO_FIRST_RUN")
     assert window.show_first_run_notice() is None  # quiet windows (smoke test) never show it
@@ -302,3 +307,15 @@ def test_shipped_default_model_screens_the_study(qtbot, home, study):
         window.set_threshold(threshold)
         expected = {r.key: (POSITIVE if r.probability >= threshold else NEGATIVE) for r in rows if r.probability is not None}
         assert {k: cell(window, row_of(window, k), COL_AI_CALL) for k in expected} == expected
+
+
+def test_switching_model_rescreens_with_the_new_model(qtbot, home, study):
+    window = open_window(qtbot, study)
+    assert window.current_entry.card.version == 1
+    save_tiny_model(home / "models", threshold=0.42, version=2, seed=11)  # e.g. the wizard saved it
+    with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS) as finished:
+        window.select_model(f"{TINY_MODEL_NAME} v2")
+    assert window.current_entry.card.version == 2 and window.threshold == pytest.approx(0.42)
+    assert finished.args[0]["screened"] == STUDY_FILES  # other weights: nothing stored yet
+    assert {r.result.model_version for r in window.results_model.rows()} == {"2"}
+    assert AppSettings().model_name == f"{TINY_MODEL_NAME} v2"
