@@ -40,6 +40,10 @@ def _make_application():
     style = resources_dir() / "styles" / "pneumoscan.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
+    icon = resources_dir() / "icons" / "pneumoscan.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+        app.setWindowIcon(QIcon(str(icon)))
     return app
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QButtonGroup, QComboBox,
-                               QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QApplication, QButtonGroup,
+                               QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
                                QTableView, QToolButton, QVBoxLayout, QWidget)
 
@@ -129,6 +129,9 @@ class MainWindow(QMainWindow):
             widget.installEventFilter(self.key_filter)
         self._restore_layout()
         self._set_running(False)
+        app = QApplication.instance()
+        if app is not None:  # quitting without closing the window (e.g. a signal) still stops threads
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- construction --------------------------------------------------------
 
@@ -669,6 +672,8 @@ class MainWindow(QMainWindow):
             key = self.proxy.key_at(target) if 0 <= target < self.proxy.rowCount() else None
         if key is not None and key != self.current_key:
             self.show_image(key)
+        elif self.queue is not None and self.queue.at_end and direction > 0:
+            self.statusBar().showMessage(f"End of the queue: {self.queue.title.lower()}", 4000)
 
     def _show_first_image(self) -> None:
         """Something to look at as soon as possible: the first readable image in table order."""
@@ -848,9 +853,13 @@ class MainWindow(QMainWindow):
 
     # -- shutdown ------------------------------------------------------------
 
-    def closeEvent(self, event) -> None:
+    def shutdown(self) -> None:
+        """Stop every thread this window started; safe to call more than once."""
         self._stop_run()  # cancel + wait: no thread outlives the window
         self.store.close()  # queued decisions are written before it stops
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.splitter_state = self.splitter.saveState()
         self.settings.sync()
