@@ -70,6 +70,9 @@ class ResultsTableModel(QAbstractTableModel):
         self._threshold = 0.5
         self.study_folder: Path | None = None
         self.truth: dict[str, str] = {}
+        # Latest decision per path, kept apart from the rows: decisions belong to
+        # the image, so rows that arrive later (screened now, other model) get theirs.
+        self._decisions: dict = {}
 
     # -- feeding -------------------------------------------------------------
 
@@ -79,6 +82,7 @@ class ResultsTableModel(QAbstractTableModel):
         self._row_of.clear()
         self.study_folder = Path(folder) if folder else None
         self.truth = dict(truth or {})
+        self._decisions = {}
         self.endResetModel()
 
     def _relative(self, key: str) -> str:
@@ -103,7 +107,8 @@ class ResultsTableModel(QAbstractTableModel):
                 self._emit_row_changed(row)
             else:
                 fresh.append(StudyRow(key=key, file=self._relative(key), result=result,
-                                      truth=self.truth.get(key), thumbnail=thumbnails.get(key)))
+                                      truth=self.truth.get(key), decision=self._decisions.get(key),
+                                      thumbnail=thumbnails.get(key)))
         if fresh:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
@@ -125,12 +130,17 @@ class ResultsTableModel(QAbstractTableModel):
 
     def set_decisions(self, decisions: dict) -> None:
         """path key -> latest Decision (missing keys: no decision)."""
-        for row, item in enumerate(self._rows):
+        self._decisions = dict(decisions)
+        for item in self._rows:
             item.decision = decisions.get(item.key)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, COL_STATUS))
 
     def set_decision(self, key: str, decision) -> None:
+        if decision is None:
+            self._decisions.pop(key, None)
+        else:
+            self._decisions[key] = decision
         row = self._row_of.get(key)
         if row is not None:
             self._rows[row].decision = decision

@@ -312,6 +312,10 @@ def test_shipped_default_model_screens_the_study(qtbot, home, study):
 def test_switching_model_rescreens_with_the_new_model(qtbot, home, study):
     window = open_window(qtbot, study)
     assert window.current_entry.card.version == 1
+    decided = next(r.key for r in window.results_model.rows() if not r.result.error)
+    window.show_image(decided)
+    window.decide(AGREE)
+    qtbot.waitUntil(lambda: window.results_model.row_by_key(decided).decision is not None)
     save_tiny_model(home / "models", threshold=0.42, version=2, seed=11)  # e.g. the wizard saved it
     with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS) as finished:
         window.select_model(f"{TINY_MODEL_NAME} v2")
@@ -319,3 +323,5 @@ def test_switching_model_rescreens_with_the_new_model(qtbot, home, study):
     assert finished.args[0]["screened"] == STUDY_FILES  # other weights: nothing stored yet
     assert {r.result.model_version for r in window.results_model.rows()} == {"2"}
     assert AppSettings().model_name == f"{TINY_MODEL_NAME} v2"
+    # Decisions belong to the image: rows screened by the new model still show them.
+    assert window.results_model.row_by_key(decided).decision.decision == AGREE
