@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
 CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error")
 HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution size
@@ -64,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    from core.store import ResultStore
+    from core.store import ResultStore, StoreError
 
-    store = ResultStore()
+    try:
+        store = ResultStore()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         screened = _screen_folder(args, folder, files, screener, store)
     finally:
