@@ -22,8 +22,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from core.loader import ImageLoadError, LoadedImage, load_image
-from core.preprocessing import to_model_input
+from core.loader import ImageLoadError, LoadedImage
+from core.preprocessing import LOAD_MAX_SIDE_FACTOR, load_for_model
 from core.results import ScreenResult
 
 _tf_lock = threading.Lock()
@@ -113,11 +113,10 @@ def _full_shape(loaded: LoadedImage) -> tuple[int, int]:
     return tuple(int(v) for v in loaded.pixels.shape[:2])
 
 
-def _prepare(path, size: int, max_side: int) -> _Prepared:
+def _prepare(path, size: int) -> _Prepared:
     """Decode + resize one file in a worker thread; never raises."""
     try:
-        loaded = load_image(path, max_side=max_side)
-        x = to_model_input(loaded.pixels, size)
+        x, loaded = load_for_model(path, size)  # the same preparation training used
     except ImageLoadError as exc:
         return _Prepared(str(path), error=exc.message)
     except Exception as exc:  # a bad file must never stop a batch
@@ -172,7 +171,7 @@ class Screener:
         self.decode_workers = decode_workers or default_decode_workers()
         self.lookahead_batches = max(1, int(lookahead_batches))
         self.input_size = int(loaded_model.input_size)
-        self.max_side = 2 * self.input_size  # enough detail for INTER_AREA; lets JPEGs decode reduced
+        self.max_side = LOAD_MAX_SIDE_FACTOR * self.input_size  # decode size (see core.preprocessing)
         keras_model = loaded_model.keras_model
         if self.gradcam:
             from core.gradcam import gradcam_for
@@ -203,7 +202,7 @@ class Screener:
                 path = next(source, None)
                 if path is None:
                     return
-                pending.append(pool.submit(_prepare, path, self.input_size, self.max_side))
+                pending.append(pool.submit(_prepare, path, self.input_size))
 
         try:
             top_up()
