@@ -62,12 +62,13 @@ def _last_json_line(stdout: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
+def bundle(tmp_path_factory):
     prebuilt = os.environ.get("PNEUMOSCAN_INSTALLER_BUNDLE")
     if prebuilt:  # test an already built dist/PneumoScan instead of building one
         folder = Path(prebuilt)
         assert (folder / EXE_NAME).is_file(), f"PNEUMOSCAN_INSTALLER_BUNDLE: no {EXE_NAME} in {folder}"
-        return folder
+        yield folder
+        return
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.skip("PyInstaller is not installed (pip install -e '.[dev]')")
     if not _shipped_models():
@@ -86,7 +87,8 @@ def bundle(tmp_path_factory) -> Path:
     print(f"\nPyInstaller build: {elapsed:.0f} s")
     folder = work / "dist" / "PneumoScan"
     assert (folder / EXE_NAME).is_file()
-    return folder
+    yield folder
+    shutil.rmtree(work, ignore_errors=True)  # about 2 GB: don't leave it in pytest's kept temp folders
 
 
 def _internal(bundle: Path) -> Path:
