@@ -44,6 +44,7 @@ def _make_application():
     if icon.is_file():
         from PySide6.QtGui import QIcon
         app.setWindowIcon(QIcon(str(icon)))
+    app.setDesktopFileName("pneumoscan")  # matches pneumoscan.desktop (taskbar icon on Wayland)
     return app
 
 
