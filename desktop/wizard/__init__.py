@@ -8,6 +8,7 @@ then `modelRegistered(label)` fires, and `modelActivated(label)` as well for
 """
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -94,9 +95,23 @@ def open_training_wizard(window) -> TrainingWizard:
                             study_folder=getattr(window, "study_folder", None),
                             current_model=getattr(window, "current_entry", None))
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    if hasattr(window, "refresh_models"):
-        wizard.modelRegistered.connect(lambda _label: window.refresh_models())
-    wizard.modelActivated.connect(lambda label: activate_in_window(window, label))
+    # The wizard's connections must not own its parent window: if they held the
+    # last reference, freeing them while the wizard is deleted would delete the
+    # window (and the wizard again) from inside the wizard's destructor.
+    window_ref = weakref.ref(window)
+
+    def registered(_label: str) -> None:
+        target = window_ref()
+        if target is not None and hasattr(target, "refresh_models"):
+            target.refresh_models()
+
+    def activated(label: str) -> None:
+        target = window_ref()
+        if target is not None:
+            activate_in_window(target, label)
+
+    wizard.modelRegistered.connect(registered)
+    wizard.modelActivated.connect(activated)
     wizard.show()
     return wizard
 

@@ -1,0 +1,164 @@
+"""Training wizard end to end on a tiny labelled folder: train, compare, save and
+activate; fine-tune the current model; cancel midway leaves nothing behind.
+
+Tiny on purpose (15 images per class, 32-48 px, 1-2 epochs): the machine has
+two cores shared with background training.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import copy_small_study
+from desktop.wizard import open_training_wizard
+from wizard_helpers import (CURRENT_MODEL_NAME, TRAIN_TIMEOUT_MS, StubMainWindow, choose_settings,
+                            save_current_model)
+
+pytestmark = pytest.mark.slow
+
+PER_CLASS = 15
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def current_entry(home):
+    return save_current_model(home)
+
+
+@pytest.fixture
+def study(tmp_path, train_dir):
+    return copy_small_study(tmp_path / "study", per_class=PER_CLASS)
+
+
+def user_labels():
+    from core.registry import list_models
+
+    return sorted(e.label for e in list_models() if not e.shipped)
+
+
+def open_for(qtbot, study, current_entry):
+    window = StubMainWindow(study_folder=study, current_entry=current_entry)
+    qtbot.addWidget(window)
+    wizard = open_training_wizard(window)
+    wizard.data_page.set_sources(folder=str(study))
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=60_000)
+    wizard.next()
+    assert wizard.currentPage() is wizard.settings_page
+    return window, wizard
+
+
+def test_train_compare_save_and_make_active(qtbot, study, current_entry):
+    from core.registry import find_model, list_models, load_model
+    from core.screening import Screener
+
+    window, wizard = open_for(qtbot, study, current_entry)
+    page = wizard.settings_page
+    assert page.init == "current"  # a current model exists: fine-tuning is the default
+    choose_settings(page, init="random", input_size=32, epochs=2)
+    assert page.isComplete()
+    wizard.next()
+    training = wizard.training_page
+    qtbot.waitUntil(training.isComplete, timeout=TRAIN_TIMEOUT_MS)
+    assert training.error is None
+    assert training.curves.epochs == [1, 2]  # the plot followed every epoch
+    assert training.curves.batch_x  # ...and the running loss
+    assert user_labels() == [f"{CURRENT_MODEL_NAME} v1"]  # nothing saved yet
+
+    wizard.next()
+    results = wizard.results_page
+    outcome = training.outcome
+    assert results.threshold == outcome.card.threshold  # the validation choice, exactly
+    # The current model (48 px) runs on the same validation images as the new one (32 px).
+    qtbot.waitUntil(lambda: results.current_probs is not None, timeout=120_000)
+    assert len(results.current_probs) == len(outcome.val_paths)
+    assert not np.isnan(results.current_probs).any()
+    assert results.table.item(1, 1).text().endswith("%")  # current model's sensitivity
+
+    results.picker.set_value(0.9)  # live update of the numbers
+    expected = results.new_metrics()
+    assert results.table.item(0, 0).text() == f"{0.9:.4g}"
+    assert results.table.item(1, 0).text() == (f"{expected['sensitivity']:.1%}"
+                                               if expected["sensitivity"] is not None else "n/a")
+    assert results.name_edit.text() == "custom_cnn"
+    assert "custom_cnn v1" in results.version_label.text()
+    results.name_edit.setText("wizard test")
+    assert not wizard.button(wizard.WizardButton.FinishButton).isEnabled()
+
+    with qtbot.waitSignals([wizard.modelRegistered, wizard.modelActivated], timeout=60_000):
+        results.save_active_button.click()
+    assert wizard.activate_requested and window.selected == ["wizard test v1"]
+    assert window.refreshed == 1
+    assert user_labels() == [f"{CURRENT_MODEL_NAME} v1", "wizard test v1"]
+    assert results.isComplete() and not results.save_button.isEnabled()
+
+    entry = find_model("wizard test v1")
+    assert entry.card.threshold == pytest.approx(0.9)
+    assert entry.card.input_size == 32 and entry.card.architecture == "custom_cnn"
+    assert entry.card.created and "desktop training wizard" in entry.card.training_command
+    assert entry.card.validation_metrics["threshold"] == pytest.approx(0.9)
+    results_probs = [r.probability for r in Screener(load_model(entry)).screen(outcome.val_paths[:4])]
+    assert all(p is not None and 0.0 <= p <= 1.0 for p in results_probs)
+    assert any(e.label == "wizard test v1" and not e.shipped for e in list_models())
+    wizard.accept()
+
+
+def test_fine_tune_the_current_model_and_save(qtbot, study, current_entry):
+    from core.registry import find_model
+
+    window, wizard = open_for(qtbot, study, current_entry)
+    page = wizard.settings_page
+    choose_settings(page, init="current", epochs=1)
+    assert page.size_spin.value() == 48 and not page.size_spin.isEnabled()  # kept from the base
+    assert page.lr_spin.value() == pytest.approx(1e-4)
+    assert wizard.build_config().init == str(current_entry.keras_path)
+    wizard.next()
+    qtbot.waitUntil(wizard.training_page.isComplete, timeout=TRAIN_TIMEOUT_MS)
+    wizard.next()
+    results = wizard.results_page
+    assert results.name_edit.text() == CURRENT_MODEL_NAME  # a new version of the same model
+    with qtbot.waitSignal(wizard.modelRegistered, timeout=60_000) as registered:
+        results.save_button.click()
+    assert registered.args == [f"{CURRENT_MODEL_NAME} v2"]
+    assert window.selected == [] and not wizard.activate_requested
+    card = find_model(CURRENT_MODEL_NAME).card
+    assert (card.version, card.input_size, card.architecture) == (2, 48, "custom_cnn")
+    assert card.training_data["init"] == str(current_entry.keras_path)
+    wizard.accept()
+
+
+def test_cancel_midway_registers_nothing_and_keeps_the_active_model(qtbot, study, current_entry):
+    from core import paths
+
+    before = user_labels()
+    files_before = sorted(p.name for p in paths.user_models_dir().iterdir())
+    window, wizard = open_for(qtbot, study, current_entry)
+    # Many short batches, so training is still running when the Stop click is handled.
+    choose_settings(wizard.settings_page, init="random", input_size=32, epochs=20, batch_size=4)
+    wizard.next()
+    training = wizard.training_page
+    stopped = []
+
+    def stop_on_first_batch(payload):
+        if payload[0] == "batch" and not stopped:
+            stopped.append(payload)
+            training.stop_button.click()
+
+    training.job.progress.connect(stop_on_first_batch)
+    qtbot.waitUntil(lambda: training.was_cancelled, timeout=TRAIN_TIMEOUT_MS)
+    assert stopped and len(training.curves.epochs) < 20  # stopped midway
+    assert training.outcome is None and not training.isComplete()
+    assert "nothing was saved" in training.status_label.text()
+    assert user_labels() == before
+    assert sorted(p.name for p in paths.user_models_dir().iterdir()) == files_before
+    assert window.selected == [] and window.refreshed == 0
+    # The cancelled run's checkpoints are removed too (the wizard cannot resume them).
+    qtbot.waitUntil(lambda: not Path(training.config.run_dir).exists(), timeout=10_000)
+    wizard.reject()
