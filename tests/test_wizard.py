@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_small_study
+from desktop.training_worker import _live_jobs
 from desktop.wizard import open_training_wizard
 from wizard_helpers import (CURRENT_MODEL_NAME, TRAIN_TIMEOUT_MS, StubMainWindow, choose_settings,
                             save_current_model)
@@ -161,4 +162,14 @@ def test_cancel_midway_registers_nothing_and_keeps_the_active_model(qtbot, study
     assert window.selected == [] and window.refreshed == 0
     # The cancelled run's checkpoints are removed too (the wizard cannot resume them).
     qtbot.waitUntil(lambda: not Path(training.config.run_dir).exists(), timeout=10_000)
+
+    # Back, Next: a fresh run; closing the wizard mid-run stops it before the dialog goes.
+    wizard.back()
+    wizard.next()
+    assert training.is_running and not training.was_cancelled
+    qtbot.waitUntil(lambda: bool(training.curves.batch_x), timeout=TRAIN_TIMEOUT_MS)
+    second_run = Path(training.config.run_dir)
     wizard.reject()
+    assert not _live_jobs  # every worker thread has ended
+    assert user_labels() == before and window.selected == []
+    qtbot.waitUntil(lambda: not second_run.exists(), timeout=10_000)

@@ -81,6 +81,7 @@ class TrainingWizard(QWizard):
 
         self.setCursor(Qt.CursorShape.WaitCursor)
         wait_for_jobs(self, _CLOSE_WAIT_MS)
+        self.training_page.sweep_abandoned_runs()  # now that no run is still writing
         self.unsetCursor()
         super().done(result)
 

@@ -5,6 +5,8 @@ for an idle redraw: cheap enough to call per batch while training runs.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -13,7 +15,16 @@ NEW_COLOR = "#1f77b4"
 CURRENT_COLOR = "#7f7f7f"
 
 
-class TrainingCurves(FigureCanvasQTAgg):
+class _Canvas(FigureCanvasQTAgg):
+    def draw(self):
+        # A page laid out while hidden can be tiny for a moment; the layout
+        # engine then warns that it cannot fit the axes. The next draw fits them.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="constrained_layout not applied")
+            super().draw()
+
+
+class TrainingCurves(_Canvas):
     """Loss (per N batches and per epoch) and validation AUROC per epoch."""
 
     def __init__(self, parent=None):
@@ -69,7 +80,7 @@ class TrainingCurves(FigureCanvasQTAgg):
         self.draw_idle()
 
 
-class ComparisonFigure(FigureCanvasQTAgg):
+class ComparisonFigure(_Canvas):
     """ROC curves of both models, and a confusion matrix for each at its threshold."""
 
     def __init__(self, parent=None):

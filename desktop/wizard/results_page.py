@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
+from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSlider,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizardPage)
 
 from core.metrics import roc_points
@@ -86,8 +86,10 @@ class ResultsPage(QWizardPage):
         self.table = QTableWidget(len(self.ROWS), 2, self)
         self.table.setVerticalHeaderLabels(list(self.ROWS))
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMaximumHeight(190)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.figure = ComparisonFigure(self)
         self.figure.setMinimumHeight(220)
         self.compare_label = QLabel(self)
@@ -246,7 +248,8 @@ class ResultsPage(QWizardPage):
         self.save_job = None
         self.saved_entry = entry
         where = "and made active" if activate else "(choose it in the model list to use it)"
-        self.save_label.setText(f"Saved as <b>{entry.label}</b>, created {entry.card.created}, {where}.")
+        created = entry.card.created.replace("T", " ").replace("+00:00", " UTC")
+        self.save_label.setText(f"Saved as <b>{entry.label}</b>, created {created}, {where}.")
         self.version_label.clear()
         self.saved.emit(entry, activate)
         self.completeChanged.emit()

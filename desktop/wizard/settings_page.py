@@ -172,7 +172,8 @@ class SettingsPage(QWizardPage):
         seconds = estimate_seconds(self.arch, train_images, self.size_spin.value(), self.epochs_spin.value())
         if self.data_images:
             self.estimate_label.setText(
-                f"<b>Estimated time: about {format_duration(seconds)}</b> for {self.epochs_spin.value()} "
+                f"<b>Estimated time: {'under a minute' if seconds < 60 else 'about ' + format_duration(seconds)}"
+                f"</b> for {self.epochs_spin.value()} "
                 f"epochs on about {train_images} training images at {self.size_spin.value()} px. "
                 "<i>Estimate only</i>: scaled from measured costs on a 2-core CPU; other work on the "
                 "machine makes it slower, a GPU much faster, and early stopping may end it sooner.")

@@ -33,6 +33,7 @@ class TrainingPage(QWizardPage):
         self._steps = 0
         self._started = None  # monotonic time of the first batch (decoding excluded)
         self._first_done = 0  # batches already done at the first report
+        self._abandoned: list = []  # (job, run folder) of cancelled runs, removed once stopped
 
         self.status_label = QLabel(self)
         self.status_label.setWordWrap(True)
@@ -177,21 +178,23 @@ class TrainingPage(QWizardPage):
     def _remove_run_folder(self, job) -> None:
         """Checkpoints of a run nobody will resume (the wizard cannot resume) waste disk.
 
-        Only once the job's thread has ended (it may still be writing), and
+        Removed once the job's thread has ended (it may still be writing), and
         only inside the user's training-runs folder.
         """
         if job is None or self.config is None or not self.config.run_dir:
             return
+        self._abandoned.append((job, Path(self.config.run_dir)))
+        job.ended.connect(self.sweep_abandoned_runs)
+        self.sweep_abandoned_runs()
+
+    def sweep_abandoned_runs(self) -> None:
         from core import paths
 
-        run_dir = Path(self.config.run_dir)
         runs = paths.training_runs_dir().resolve()
-
-        def remove():
-            if run_dir.resolve().parent == runs:
+        still_running = []
+        for job, run_dir in self._abandoned:
+            if job.is_running():
+                still_running.append((job, run_dir))
+            elif run_dir.resolve().parent == runs:
                 shutil.rmtree(run_dir, ignore_errors=True)
-
-        if job.is_running():
-            job.ended.connect(remove)  # after its last write
-        else:
-            remove()
+        self._abandoned = still_running
