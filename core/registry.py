@@ -185,15 +185,18 @@ def save_model(keras_model, card: ModelCard, directory: Path | None = None) -> M
     Both files are written to temporary names in the target folder and renamed
     into place (card last), so a crash never leaves a model without a valid card.
     """
-    directory = Path(directory) if directory else paths.user_models_dir()
+    directory = Path(directory).resolve() if directory else paths.user_models_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    stem = card.name if directory == paths.shipped_models_dir() else f"{card.name}-v{card.version}"
+    shipped = directory == paths.shipped_models_dir().resolve()
+    # Shipped models keep their plain name (the contract: models/mobilenet_v2.keras).
+    stem = card.name if shipped else f"{card.name}-v{card.version}"
     keras_path = directory / f"{stem}{MODEL_SUFFIX}"
     card_path = keras_path.with_suffix(CARD_SUFFIX)
     fd, tmp_model = tempfile.mkstemp(suffix=MODEL_SUFFIX, dir=directory, prefix=".saving-")
     os.close(fd)
     try:
         keras_model.save(tmp_model)
+        os.chmod(tmp_model, 0o644)  # mkstemp makes it private; models are shared read-only
         card.sha256 = sha256_of(Path(tmp_model))
         card.created = card.created or now_iso()
         _atomic_write_text(card_path.with_name(f".saving-{card_path.name}"), card.to_json())
@@ -202,7 +205,7 @@ def save_model(keras_model, card: ModelCard, directory: Path | None = None) -> M
     finally:
         for leftover in (Path(tmp_model), card_path.with_name(f".saving-{card_path.name}")):
             leftover.unlink(missing_ok=True)
-    return ModelEntry(card, keras_path, shipped=directory == paths.shipped_models_dir())
+    return ModelEntry(card, keras_path, shipped=shipped)
 
 
 def delete_model(entry: ModelEntry) -> None:
