@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QApplication, QButtonGroup,
-                               QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+                               QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter,
                                QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from core.results import AGREE, DISAGREE, UNSURE, classify
@@ -253,6 +253,9 @@ class MainWindow(QMainWindow):
         review_bar = QHBoxLayout()
         self.queue_label = QLabel("No review queue open", centre)
         self.queue_label.setObjectName("queueLabel")
+        # Long queue names must not widen the window past a laptop screen.
+        self.queue_label.setWordWrap(True)
+        self.queue_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         review_bar.addWidget(self.queue_label, 1)
         self.review_buttons = {}
         for text, tip, slot in (("◀", "Previous (Left)", self.previous_image),
@@ -282,9 +285,16 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.confusion)
         right_layout.addWidget(self.details, 1)
 
+        # Scrolls rather than forcing its widest label's width on the window.
+        right_scroll = QScrollArea(self)
+        right_scroll.setWidget(right)
+        right_scroll.setWidgetResizable(True)
+        right_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
-        for widget in (left, centre, right):
+        for widget in (left, centre, right_scroll):
             self.splitter.addWidget(widget)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 5)
@@ -315,7 +325,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.splitter.restoreState(state)
         else:
-            self.splitter.setSizes([640, 560, 320])
+            self.splitter.setSizes([480, 540, 380])
 
     # -- messages ------------------------------------------------------------
 
@@ -637,7 +647,7 @@ class MainWindow(QMainWindow):
 
     def _update_queue_label(self) -> None:
         if self.queue is None:
-            self.queue_label.setText("No review queue open: click a matrix cell or Needs review")
+            self.queue_label.setText("No queue: pick a matrix cell")
         else:
             self.queue_label.setText(self.queue.position_text())
 
