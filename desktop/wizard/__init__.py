@@ -118,22 +118,10 @@ def open_training_wizard(window) -> TrainingWizard:
 
 
 def activate_in_window(window, label: str) -> None:
-    """Select model `label` in the main window as if the reader had picked it."""
+    """Make model `label` the main window's active model."""
     select = getattr(window, "select_model", None)
-    if select is not None:  # a public hook, if the window offers one
+    if select is not None:
         select(label)
-        return
-    if hasattr(window, "settings"):
-        window.settings.model_name = label  # remembered for the next start
-    # The window lists models asynchronously; list them here (small JSON cards)
-    # so the new model can be selected at once, then apply it as a user pick.
-    from core.registry import find_model, list_models
-
-    if not hasattr(window, "_models_listed"):
-        return
-    window._models_listed((list_models(), find_model(None)))  # noqa: SLF001
-    for index, entry in enumerate(window.model_entries):
-        if entry.label == label and not entry.shipped:
-            window.model_combo.setCurrentIndex(index)
-            window._on_model_chosen(index)  # noqa: SLF001 - threshold + re-open the study
-            return
+    elif hasattr(window, "settings") and hasattr(window, "refresh_models"):
+        window.settings.model_name = label  # picked up when the list is re-read
+        window.refresh_models()
