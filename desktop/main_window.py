@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QAbstractSpinBox, QApplication
 from core.results import AGREE, DISAGREE, UNSURE, classify
 from desktop.confusion_widget import ConfusionMatrixWidget
 from desktop.details_panel import DetailsPanel
+from desktop.formatting import format_duration
 from desktop.results_model import (COL_AI_CALL, COL_FILE, COL_PROBABILITY, COL_READER, COL_THUMBNAIL,
                                    COL_TRUTH, ResultsFilterProxy, ResultsTableModel)
 from desktop.review_queue import (FILTER_ALL, FILTERS, NEEDS_REVIEW, DecisionUndoStack, ReviewQueue,
@@ -43,17 +44,6 @@ FIRST_RUN_TEXT = (
 )
 
 _SUMMARY_DELAY_MS = 120  # coalesce counts/filters while results stream in
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def model_label(card) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.dataset import CLASSES, Sample, labelled_samples, patient_id
 from core.training import MIN_PER_CLASS, TrainConfig
+from desktop.formatting import format_duration  # noqa: F401  (re-exported for the pages)
 
 CHECK_MAX_SIDE = 256  # enough to prove a file decodes; JPEGs decode reduced (fast)
 _CHECK_CHUNK = 32  # files per cancel check / progress report
@@ -157,17 +158,6 @@ def defaults_for(init: str) -> Defaults:
 def estimate_seconds(arch: str, images: int, input_size: int, epochs: int) -> float:
     per_epoch = SECONDS_PER_EPOCH.get(arch, SECONDS_PER_EPOCH["mobilenet_v2"])
     return epochs * per_epoch * (images / REFERENCE_IMAGES) * (input_size / REFERENCE_SIZE) ** 2
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def splits_needed(val_fraction: float) -> int:
