@@ -225,7 +225,9 @@ class HeatmapLegend(QWidget):
         self.setFixedHeight(22)
         self.setMinimumWidth(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Grad-CAM: where the model found evidence of pneumonia (low to high)")
+        self.setToolTip("Grad-CAM: where the model found evidence of pneumonia (low to high).\n"
+                        "Each map is scaled to its own maximum: on an image called NORMAL the\n"
+                        "hot spots are the strongest of weak evidence, not a finding.")
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
