@@ -1,6 +1,8 @@
 """Screening metrics and threshold choice, on scikit-learn."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -50,3 +52,13 @@ def roc_points(labels, probabilities) -> tuple[np.ndarray, np.ndarray]:
 
     fpr, tpr, _ = roc_curve(np.asarray(labels, dtype=int), np.asarray(probabilities, dtype=float))
     return fpr, tpr
+
+
+def storable_threshold(threshold: float, decimals: int = 6) -> float:
+    """Shorten a threshold for a model card by rounding *down*.
+
+    Rounding to nearest could lift it above the score of the last positive it
+    was chosen to catch, and lose the target sensitivity.
+    """
+    scale = 10 ** decimals
+    return math.floor(float(threshold) * scale) / scale

@@ -23,7 +23,7 @@ import numpy as np
 from core import dataset as ds_mod
 from core.dataset import CLASSES, Sample
 from core.loader import ImageLoadError
-from core.metrics import binary_metrics, threshold_for_sensitivity
+from core.metrics import binary_metrics, storable_threshold, threshold_for_sensitivity
 from core.preprocessing import load_for_model, to_uint8
 
 MIN_PER_CLASS = 10
@@ -344,12 +344,12 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
 
     best = keras.models.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
     val_probs = predict_cache(best, val_cache)
-    threshold = threshold_for_sensitivity(val_t, val_probs, config.target_sensitivity)
+    threshold = storable_threshold(threshold_for_sensitivity(val_t, val_probs, config.target_sensitivity))
     metrics = binary_metrics(val_t, val_probs, threshold)
     metrics["best_epoch"] = state["best_epoch"]
     card = ModelCard(
         name=config.name, architecture=config.arch, input_size=config.input_size,
-        threshold=round(threshold, 6), training_command=config.command,
+        threshold=threshold, training_command=config.command,
         training_data=training_summary(config, train_s, val_s, unreadable),
         validation_metrics=metrics,
         notes=f"threshold chosen on validation for sensitivity >= {config.target_sensitivity}",

@@ -39,7 +39,9 @@ class ThresholdControl(QWidget):
         return self._value
 
     def set_value(self, value: float, emit: bool = True) -> None:
-        value = round(min(0.999, max(0.001, float(value))), 3)
+        # Keep the exact value (a model card's threshold has 6 decimals: rounding it
+        # up to the spin box's 3 could drop a positive); only the display rounds.
+        value = min(0.999, max(0.001, float(value)))
         if value == self._value:
             return
         self._value = value

@@ -37,3 +37,12 @@ def test_threshold_for_full_sensitivity_is_the_lowest_positive_score():
 def test_threshold_needs_positives():
     with pytest.raises(ValueError):
         threshold_for_sensitivity([0, 0], [0.1, 0.2], 0.9)
+
+
+def test_stored_threshold_never_rises_above_the_chosen_one():
+    from core.metrics import storable_threshold
+
+    y = [1, 1, 0]
+    p = [0.49880049, 0.9, 0.1]  # rounding to nearest would give 0.4988005 > the positive's score
+    t = storable_threshold(threshold_for_sensitivity(y, p, 1.0))
+    assert t <= 0.49880049 and t == 0.4988

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from core.metrics import binary_metrics
+from core.metrics import binary_metrics, storable_threshold
 
 NAME_FORBIDDEN = '/\\:*?"<>|'
 
@@ -55,7 +55,7 @@ def card_for_saving(outcome, name: str, version: int, threshold: float):
     the validation metrics are recomputed at that threshold so the card tells
     the truth about the operating point the model will be used at."""
     card = dataclasses.replace(outcome.card, name=name.strip(), version=int(version),
-                               threshold=round(float(threshold), 6), sha256="", created="",
+                               threshold=storable_threshold(threshold), sha256="", created="",
                                training_data=dict(outcome.card.training_data))
     metrics = binary_metrics(outcome.val_labels, outcome.val_probs, card.threshold)
     metrics["best_epoch"] = outcome.card.validation_metrics.get("best_epoch")
