@@ -80,3 +80,20 @@ def test_shipped_models_are_protected_and_valid():
             delete_model(entry)
         assert entry.card.training_command.startswith("pneumoscan-cli train")
         assert entry.card.validation_metrics["auroc"] > 0.9
+
+
+def test_imagenet_init_loads_a_local_weights_file(tmp_path, monkeypatch):
+    """Where ImageNet weights exist locally (here: a stand-in file in Keras'
+    legacy .h5 layout, as Keras' cache holds them), the backbone gets them."""
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+    import h5py
+
+    source = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, weights=None)
+    weights_file = tmp_path / "mobilenet_v2_no_top.h5"
+    with h5py.File(weights_file, "w") as fh:
+        legacy_h5_format.save_weights_to_hdf5_group(fh, source)
+    monkeypatch.setenv("PNEUMOSCAN_IMAGENET_WEIGHTS", str(weights_file))
+    model = build_model("mobilenet_v2", input_size=96, init="imagenet")
+    expected = source.get_layer("Conv1").get_weights()[0]
+    np.testing.assert_array_equal(model.get_layer("Conv1").get_weights()[0], expected)
