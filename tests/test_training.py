@@ -1,7 +1,6 @@
 """Training API: learning happens, resume continues, cancel leaves nothing."""
 import threading
 
-import numpy as np
 import pytest
 
 from conftest import copy_small_study

@@ -11,7 +11,8 @@ from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE
 from core.store import ResultStore
 from core.training import MIN_PER_CLASS
 from desktop.wizard import TrainingWizard
-from desktop.wizard.sources import INIT_CURRENT, estimate_seconds, format_duration
+from desktop.formatting import format_duration
+from desktop.wizard.sources import INIT_CURRENT, estimate_seconds
 
 CHECK_TIMEOUT_MS = 60_000
 

@@ -7,53 +7,15 @@ worker, through the screening code, at its own input size and threshold.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSlider,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizardPage)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWizardPage)
 
 from core.metrics import roc_points
+from desktop.threshold_control import ThresholdControl
 from desktop.training_worker import start_job
 from desktop.wizard.comparison import metrics_at, name_problem, save_new_model, score_model
 from desktop.wizard.plots import CURRENT_COLOR, NEW_COLOR, ComparisonFigure
-
-_SLIDER_STEPS = 10_000
-
-
-class ThresholdPicker(QWidget):
-    """Slider + spin box; keeps an exact value (the validation choice) until moved,
-    because rounding it for display could drop a positive below it."""
-
-    changed = Signal(float)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._value = 0.5
-        self.slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.slider.setRange(0, _SLIDER_STEPS)
-        self.spin = QDoubleSpinBox(self, decimals=4, minimum=0.0, maximum=1.0, singleStep=0.01)
-        self.spin.setKeyboardTracking(False)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Threshold", self))
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.spin)
-        self.slider.valueChanged.connect(lambda steps: self.set_value(steps / _SLIDER_STEPS))
-        self.spin.valueChanged.connect(self.set_value)
-
-    def value(self) -> float:
-        return self._value
-
-    def set_value(self, value: float, emit: bool = True) -> None:
-        value = min(1.0, max(0.0, float(value)))
-        if value == self._value:
-            return
-        self._value = value
-        with QSignalBlocker(self.slider), QSignalBlocker(self.spin):
-            self.slider.setValue(round(value * _SLIDER_STEPS))
-            self.spin.setValue(value)
-        if emit:
-            self.changed.emit(value)
-
 
 def _percent(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
@@ -81,8 +43,9 @@ class ResultsPage(QWizardPage):
         self.job = None  # scoring the current model
         self.save_job = None
 
-        self.picker = ThresholdPicker(self)
-        self.picker.changed.connect(lambda _v: self.refresh())
+        # Full range and 4 decimals: a model's operating point is picked here.
+        self.picker = ThresholdControl(0.5, self, decimals=4, minimum=0.0, maximum=1.0)
+        self.picker.threshold_changed.connect(lambda _v: self.refresh())
         self.table = QTableWidget(len(self.ROWS), 2, self)
         self.table.setVerticalHeaderLabels(list(self.ROWS))
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

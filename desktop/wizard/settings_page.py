@@ -10,8 +10,9 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 
 from core.models import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
 from core.training import TrainConfig
+from desktop.formatting import format_duration
 from desktop.wizard.sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
-                                    format_duration, splits_needed, wizard_command)
+                                    splits_needed, wizard_command)
 
 
 def imagenet_unavailable_reason() -> str | None:

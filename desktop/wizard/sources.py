@@ -20,7 +20,6 @@ from pathlib import Path
 
 from core.dataset import CLASSES, Sample, labelled_samples, patient_id
 from core.training import MIN_PER_CLASS, TrainConfig
-from desktop.formatting import format_duration  # noqa: F401  (re-exported for the pages)
 
 CHECK_MAX_SIDE = 256  # enough to prove a file decodes; JPEGs decode reduced (fast)
 _CHECK_CHUNK = 32  # files per cancel check / progress report

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from desktop.training_worker import BATCH, EPOCH, LOG, run_training, start_job
 from desktop.wizard.plots import TrainingCurves
-from desktop.wizard.sources import format_duration
+from desktop.formatting import format_duration
 
 _LOSS_POINTS_PER_EPOCH = 10  # running-loss points plotted per epoch
 
