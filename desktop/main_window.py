@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.model_combo.activated.connect(self._on_model_chosen)
         bar.addWidget(self.model_combo)
         self.threshold_control = ThresholdControl(0.5, self)
-        self.threshold_control.slider.setMaximumWidth(320)
+        self.threshold_control.setMaximumWidth(480)  # a compact toolbar item, not a stretch
         self.threshold_control.threshold_changed.connect(self.set_threshold)
         bar.addWidget(self.threshold_control)
         bar.addSeparator()
