@@ -60,7 +60,7 @@ def load_or_build_model(name):
 
     try:
         loaded = load_model(name or DEFAULT_MODEL)
-        return loaded, f"registered: {loaded.name} v{loaded.version}"
+        return loaded, f"registered: {loaded.card.label}"
     except ModelError as exc:
         if name:
             raise SystemExit(f"error: {exc}")

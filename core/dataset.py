@@ -60,6 +60,11 @@ def class_counts(samples: list[Sample]) -> dict[str, int]:
     return {c: counts.get(c, 0) for c in CLASSES}
 
 
+def patients_needed(val_fraction: float) -> int:
+    """Distinct patients `grouped_split` needs: one per fold of the split."""
+    return max(2, round(1.0 / val_fraction))
+
+
 def grouped_split(samples: list[Sample], val_fraction: float = 0.15, seed: int = 0
                   ) -> tuple[list[Sample], list[Sample]]:
     """Stratified, patient-grouped split: no patient appears on both sides."""
@@ -67,7 +72,7 @@ def grouped_split(samples: list[Sample], val_fraction: float = 0.15, seed: int =
 
     if not 0.0 < val_fraction < 0.5:
         raise ValueError("val_fraction must be between 0 and 0.5")
-    n_splits = max(2, round(1.0 / val_fraction))
+    n_splits = patients_needed(val_fraction)
     targets = np.array([s.target for s in samples])
     groups = np.array([s.patient for s in samples])
     n_groups = len(set(groups))

@@ -51,6 +51,11 @@ class ModelCard:
             raise ModelError(f"model card lacks {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    @property
+    def label(self) -> str:
+        """How people see a model version: "name vN"."""
+        return f"{self.name} v{self.version}"
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
 
@@ -67,7 +72,7 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        return f"{self.card.name} v{self.card.version}"
+        return self.card.label
 
 
 @dataclass

@@ -25,6 +25,7 @@ from core.dataset import CLASSES, Sample
 from core.loader import ImageLoadError
 from core.metrics import binary_metrics, storable_threshold, threshold_for_sensitivity
 from core.preprocessing import load_for_model, to_uint8
+from core.screening import compile_forward
 
 MIN_PER_CLASS = 10
 
@@ -156,14 +157,11 @@ def make_train_dataset(cache: np.ndarray, targets: np.ndarray, config: TrainConf
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_cache(model, cache: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    import tensorflow as tf
-
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out = []
-    for start in range(0, len(cache), batch_size):
-        batch = tf.convert_to_tensor(cache[start:start + batch_size].astype(np.float32) / 255.0)
-        out.append(forward(batch).numpy().reshape(-1))
+def predict_cache(forward, cache: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for the uint8 cache; `forward` is core.screening.compile_forward(model),
+    the same compiled pass screening uses, traced once per model (not once per epoch)."""
+    out = [forward(cache[start:start + batch_size].astype(np.float32) / 255.0)
+           for start in range(0, len(cache), batch_size)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -271,6 +269,9 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
                 self.cancelled = True
                 self.model.stop_training = True
 
+        def on_train_begin(self, logs=None):
+            self.forward = compile_forward(self.model)
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
             self.started = time.monotonic()
@@ -279,7 +280,7 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
             if self.cancelled:
                 return  # a partial epoch is neither validated nor checkpointed
             logs = logs if logs is not None else {}
-            probs = predict_cache(self.model, val_cache)
+            probs = predict_cache(self.forward, val_cache)
             logs["val_loss"] = float(log_loss(val_targets, np.clip(probs, 1e-7, 1 - 1e-7), labels=[0, 1]))
             logs["val_auroc"] = float(roc_auc_score(val_targets, probs))
             lr = self.model.optimizer.learning_rate
@@ -364,7 +365,7 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
         raise TrainingError("training stopped before the first epoch finished; nothing to keep")
 
     best = keras.models.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
-    val_probs = predict_cache(best, val_cache)
+    val_probs = predict_cache(compile_forward(best), val_cache)
     threshold = storable_threshold(threshold_for_sensitivity(val_t, val_probs, config.target_sensitivity))
     metrics = binary_metrics(val_t, val_probs, threshold)
     metrics["best_epoch"] = state["best_epoch"]

@@ -46,10 +46,6 @@ FIRST_RUN_TEXT = (
 _SUMMARY_DELAY_MS = 120  # coalesce counts/filters while results stream in
 
 
-def model_label(card) -> str:
-    return f"{card.name} v{card.version}"
-
-
 class _PendingDecision:
     """Filled in by the store thread; an undo queued after it finds it filled."""
     decision = None
@@ -375,7 +371,7 @@ class MainWindow(QMainWindow):
         self.model_combo.clear()
         for entry in self.model_entries:
             card = entry.card
-            self.model_combo.addItem(model_label(card) + ("" if entry.shipped else "  (yours)"))
+            self.model_combo.addItem(card.label + ("" if entry.shipped else "  (yours)"))
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{card.architecture}, {card.input_size}px, created {card.created}",
                                          Qt.ItemDataRole.ToolTipRole)
@@ -405,7 +401,7 @@ class MainWindow(QMainWindow):
 
     def _entry_by_label(self, label: str | None):
         # A user's model wins over a shipped one of the same name and version (as in the registry).
-        matches = [e for e in self.model_entries if label and model_label(e.card) == label]
+        matches = [e for e in self.model_entries if label and e.card.label == label]
         return max(matches, key=lambda e: not e.shipped) if matches else None
 
     def select_model(self, label: str) -> None:
@@ -423,7 +419,7 @@ class MainWindow(QMainWindow):
         entry = self.current_entry
         if entry is None:
             return
-        self.settings.model_name = model_label(entry.card)
+        self.settings.model_name = entry.card.label
         self.threshold_control.set_value(entry.card.threshold)
         if self.study_folder is not None:
             self.open_study(self.study_folder)  # other model: other stored results
@@ -816,7 +812,7 @@ class MainWindow(QMainWindow):
             from desktop.export import ExportSummary, now_text, write_pdf
             entry = self.current_entry
             summary = ExportSummary(study=str(self.study_folder),
-                                    model=model_label(entry.card) if entry else rows[0].model,
+                                    model=entry.card.label if entry else rows[0].model,
                                     threshold=self.threshold, exported_at=now_text())
             self.statusBar().showMessage("Writing PDF summary…")
             run_in_pool(lambda: write_pdf(rows, summary, path), on_done=self._exported,

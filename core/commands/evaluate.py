@@ -53,7 +53,7 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
     if not labels:
         raise ValueError("no image could be read")
     metrics = binary_metrics(labels, probs, threshold)
-    metrics.update(model=f"{model.name} v{model.version}", errors=errors)
+    metrics.update(model=model.card.label, errors=errors)
     return {key: metrics[key] for key in JSON_KEYS}
 
 

@@ -118,7 +118,7 @@ def _make_screener(args, loaded, threshold: float | None):
 def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
     """Write one row per file in order; returns how many files have a probability."""
     loaded, threshold = screener.loaded_model, screener.threshold
-    label = f"{loaded.name} v{loaded.version}"
+    label = loaded.card.label
     cached = {} if args.rescreen else _stored_results(store, files, loaded.sha256, need_cam=bool(args.heatmaps))
     todo = [path for path in files if path not in cached]
     fresh = screener.screen(todo)

@@ -10,9 +10,10 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 
 from core.models import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
 from core.training import TrainConfig
+from core.dataset import patients_needed
 from desktop.formatting import format_duration
 from desktop.wizard.sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
-                                    splits_needed, wizard_command)
+                                    wizard_command)
 
 
 def imagenet_unavailable_reason() -> str | None:
@@ -184,7 +185,7 @@ class SettingsPage(QWizardPage):
         self.completeChanged.emit()
 
     def problem(self) -> str | None:
-        needed = splits_needed(self.val_spin.value())
+        needed = patients_needed(self.val_spin.value())
         if self.data_patients and self.data_patients < needed:
             return (f"Only {self.data_patients} patients: a {self.val_spin.value():.0%} patient-grouped "
                     f"validation split needs at least {needed}. Raise the validation fraction or add images.")

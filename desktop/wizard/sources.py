@@ -159,11 +159,6 @@ def estimate_seconds(arch: str, images: int, input_size: int, epochs: int) -> fl
     return epochs * per_epoch * (images / REFERENCE_IMAGES) * (input_size / REFERENCE_SIZE) ** 2
 
 
-def splits_needed(val_fraction: float) -> int:
-    """Patients core.dataset.grouped_split needs for this validation fraction."""
-    return max(2, round(1.0 / val_fraction))
-
-
 def cli_equivalent(config: TrainConfig) -> str:
     """The `pneumoscan-cli train` line with the same settings (recorded in the card)."""
     args = ["pneumoscan-cli", "train", config.folder or "<no folder>", "--arch", config.arch,
