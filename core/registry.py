@@ -41,6 +41,15 @@ class ModelCard:
     validation_metrics: dict = field(default_factory=dict)
     sha256: str = ""
     notes: str = ""
+    # Calibration: every shown or thresholded probability is
+    # core.calibration.apply_temperature(raw, temperature); threshold is on that scale.
+    temperature: float = 1.0
+    calibration: dict = field(default_factory=dict)  # how T was fitted, ECE/Brier before/after
+    # Scope check (core.scope): detector file next to the model, its statistics and threshold.
+    scope_detector: dict = field(default_factory=dict)
+    # What the model is for: population, intended use, known limits (shown in the GUI).
+    intended_use: dict = field(default_factory=dict)
+    site_validation: dict = field(default_factory=dict)  # metrics on a site's own labelled set
 
     @classmethod
     def from_json(cls, text: str) -> "ModelCard":

@@ -7,6 +7,8 @@ import numpy as np
 
 POSITIVE = "PNEUMONIA"
 NEGATIVE = "NORMAL"
+# The call for an image outside what the model knows (core.scope): no NORMAL/PNEUMONIA.
+OUT_OF_SCOPE = "OUT_OF_SCOPE"
 
 # Reader decisions about the AI call.
 AGREE = "agree"
@@ -46,9 +48,15 @@ class ScreenResult:
     kind: str = ""  # loader kind: jpeg, png, dicom, ...
     meta: dict = field(default_factory=dict)  # loader meta (DICOM attributes)
     image_shape: tuple[int, int] | None = None  # full-resolution (rows, cols)
+    # Scope check: "" when the image is within what the model knows, else the short
+    # reason ("not a chest X-ray", "lateral view", ...). The probability is kept either way.
+    scope: str = ""
+    scope_score: float | None = None  # the content detector's score (higher = less familiar)
 
     @property
     def prediction(self) -> str | None:
+        if self.scope and self.probability is not None:
+            return OUT_OF_SCOPE
         return classify(self.probability, self.threshold)
 
     @property
