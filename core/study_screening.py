@@ -166,12 +166,19 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
     total, done = plan.total, 0
     cancelled = (lambda: cancel is not None and cancel.is_set())
 
-    fresh: Iterator[ScreenResult] = iter(())
     decode = _DecodeOnce(thumbnail_side, display_max_side)
+    fresh: Iterator[ScreenResult] | None = None
     if screener is not None:
         screener.decode = decode
         threshold = screener.threshold
-    if plan.todo and not cancelled():
+    elif threshold is None and not lazy:
+        threshold = loaded_model.threshold
+
+    def start_fresh() -> Iterator[ScreenResult]:
+        # The model is loaded (and traced) only here: stored results never wait for it.
+        nonlocal screener, threshold
+        if not plan.todo or cancelled():
+            return iter(())
         if screener is None:
             from core.screening import Screener
 
@@ -181,9 +188,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
             threshold = screener.threshold
         if on_screener is not None:
             on_screener(screener)
-        fresh = screener.screen(plan.todo, cancel=cancel)
-    elif threshold is None and not lazy:
-        threshold = loaded_model.threshold
+        return screener.screen(plan.todo, cancel=cancel)
 
     def stored(path: str) -> ScreenResult:
         result = plan.reuse[path]
@@ -192,7 +197,9 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
         return result
 
     def screened() -> StudyItem | None:
-        nonlocal done
+        nonlocal done, fresh
+        if fresh is None:
+            fresh = start_fresh()
         result = next(fresh, None)
         if result is None:
             return None
@@ -209,7 +216,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
                     return
                 done += 1
                 yield StudyItem(STORED, stored(path), done=done, total=total)
-            while (item := screened()) is not None:
+            while not cancelled() and (item := screened()) is not None:
                 yield item
             if thumbnail_side:
                 for path in plan.reuse:
