@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from core.results import AGREE, DISAGREE, OUT_OF_SCOPE, POSITIVE, classify, reader_label
-from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
-                         TRUE_POSITIVE, UNCERTAIN_BAND, is_uncertain, outcome)
+from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, UNCERTAIN_BAND,
+                         is_uncertain, outcome)
 
 # Events.
 STUDY, ROWS, THRESHOLD, FILTER, QUEUE, CURSOR, DECISION, SIGNOFF = (

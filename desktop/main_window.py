@@ -9,61 +9,26 @@ worker; decisions are written by the store worker. The GUI thread never waits.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QTableView, QVBoxLayout,
-                               QWidget)
-from superqt.utils import create_worker
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
-from core.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES, ReadingSession
-from desktop import study_job as job_events
-from desktop.reading_bar import ReadingBar
+from core.results import POSITIVE
+from core.session import ReadingSession
+from desktop import notices, study_job as job_events
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
-from desktop.review_panel import ReviewPanel
+from desktop.screening_controller import StudyScreening
 from desktop.session_bridge import SessionSignals
 from desktop.settings import AppSettings
 from desktop.status_panel import RESEARCH_NOTICE, ScreeningStatus
-from desktop.viewer import ViewerPanel
 from desktop.window_actions import build_actions, build_toolbar
-from desktop.workers import THUMBNAIL_SIZE, StoreWorker, readable, run_in_pool, start_worker
+from desktop.window_layout import build_panes, fill_filter_combo, restore_layout
+from desktop.workers import StoreWorker, run_in_pool
 
 __all__ = ["MainWindow", "RESEARCH_NOTICE"]
-ABOUT_TEXT = (
-    "<h3>PneumoScan</h3><p>Screens chest X-rays for pneumonia with a convolutional network and shows "
-    "Grad-CAM heatmaps of the evidence it used.</p>"
-    f"<p><b>{RESEARCH_NOTICE}.</b> PneumoScan is not a medical device; every AI call "
-    "must be read by a qualified radiologist.</p>")
-FIRST_RUN_TEXT = (
-    f"<p><b>{RESEARCH_NOTICE}.</b></p><p>PneumoScan is a research tool, not a medical device. Its AI calls "
-    "and heatmaps are aids for a qualified reader and must never be used on their own for a diagnosis.</p>")
 _REFRESH_DELAY_MS = 80  # coalesce redraws while results stream in
-
-
-class _JobRelay(QObject):
-    """Delivers one study job's reports to the window until it is discarded."""
-
-    def __init__(self, window: "MainWindow"):
-        super().__init__(window)
-        self.window, self.discarded = window, False
-
-    @Slot(object)
-    def on_yield(self, event) -> None:
-        if not self.discarded:
-            self.window.on_job_event(*event)
-
-    @Slot(object)
-    def on_return(self, summary) -> None:
-        if not self.discarded:
-            self.window.on_job_done(summary)
-
-    @Slot(object)
-    def on_error(self, exc) -> None:
-        if not self.discarded:
-            self.window.on_job_failed(readable(exc))
 
 
 class MainWindow(QMainWindow):
@@ -84,17 +49,19 @@ class MainWindow(QMainWindow):
         self.device, self.last_summary = "", None
         self._pending_study: str | None = None
         self._wanted_model: str | None = None  # "name vN" asked for by select_model()
-        self._relay: _JobRelay | None = None
-        self._cancel: threading.Event | None = None
         self._screening = False
         self.setWindowTitle("PneumoScan")
         self.store = StoreWorker(store_path, self)
         self.session = ReadingSession(submit=self.store.session_submit, reader=self.settings.reader_name)
         self.signals = SessionSignals(self.session, self)
         self.results_model = ResultsTableModel(self.session, self)
+        self.screening = StudyScreening(self)
+        self.screening.event.connect(self.on_job_event)
+        self.screening.finished.connect(self.on_job_done)
+        self.screening.failed.connect(self.on_job_failed)
         build_actions(self)
         build_toolbar(self)
-        self._build_central()
+        build_panes(self)
         self.status = ScreeningStatus(self.statusBar())
         self.device_label, self.research_label = self.status.device_label, self.status.research_label
         self.keys = ReadingKeys(self, [self.table, self.viewer.view])
@@ -107,104 +74,24 @@ class MainWindow(QMainWindow):
         self.signals.queueChanged.connect(self._on_queue_changed)
         self.signals.cursorChanged.connect(self._on_cursor)
         self.signals.decisionChanged.connect(self._on_decision)
-        self._restore_layout()
+        restore_layout(self)
         self._set_running(False)
         self.refresh()
         app = QApplication.instance()
         if app is not None:  # quitting without closing the window (e.g. a signal) still stops work
             app.aboutToQuit.connect(self.shutdown)
 
-    # -- construction --------------------------------------------------------
-
-    def _build_central(self) -> None:
-        left = QWidget(self)
-        filter_row = QHBoxLayout()
-        filter_row.addWidget(QLabel("Show:", left))
-        self.filter_combo = QComboBox(left)
-        self.filter_combo.setObjectName("filterCombo")
-        self.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.filter_combo.activated.connect(lambda i: self.set_filter(self.filter_combo.itemData(i)))
-        filter_row.addWidget(self.filter_combo, 1)
-        self.table = QTableView(left)
-        self.table.setObjectName("resultsTable")
-        self.table.setModel(self.results_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIZE + 6)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # no clipped names
-        header.setSectionResizeMode(COL_THUMBNAIL, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(COL_THUMBNAIL, THUMBNAIL_SIZE + 8)
-        header.setSortIndicatorShown(True)
-        header.sectionClicked.connect(self._on_header_clicked)
-        self.table.selectionModel().currentRowChanged.connect(self._on_table_row)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(filter_row)
-        left_layout.addWidget(self.table, 1)
-
-        centre = QWidget(self)
-        self.reading_bar = ReadingBar(centre)
-        self.reading_bar.previous_requested.connect(self.previous_image)
-        self.reading_bar.next_requested.connect(self.next_image)
-        self.reading_bar.decision_requested.connect(self.decide)
-        self.reading_bar.close_queue_requested.connect(self.close_queue)
-        self.viewer = ViewerPanel(self.settings.heatmap_visible, self.settings.heatmap_opacity, centre)
-        self.viewer.heatmap_toggled.connect(lambda on: setattr(self.settings, "heatmap_visible", on))
-        self.viewer.opacity_changed.connect(lambda value: setattr(self.settings, "heatmap_opacity", value))
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addWidget(self.reading_bar)
-        centre_layout.addWidget(self.viewer, 1)
-
-        self.review = ReviewPanel(self)
-        self.confusion, self.details, self.sign_off_box = self.review.confusion, self.review.details, \
-            self.review.sign_off
-        self.confusion.queue_requested.connect(self.open_queue)
-        self.sign_off_box.sign_off_requested.connect(self.toggle_sign_off)
-        self.sign_off_box.reopen_requested.connect(self.toggle_sign_off)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("mainSplitter")
-        for widget in (left, centre, self.review):
-            self.splitter.addWidget(widget)
-        self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
-        # Tab order across panes: toolbar -> table -> viewer -> review panel.
-        chain = [self.model_combo, self.threshold_control.spin, self.filter_combo, self.table, self.viewer.view,
-                 self.confusion.review_button]
-        for first, second in zip(chain, chain[1:]):
-            QWidget.setTabOrder(first, second)
-
-    def _restore_layout(self) -> None:
-        geometry, state = self.settings.geometry, self.settings.splitter_state
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 760)  # fits a 1280x800 screen
-        if state is not None:
-            self.splitter.restoreState(state)
-        else:
-            self.splitter.setSizes([470, 500, 310])
-
-    # -- messages ------------------------------------------------------------
+    # -- messages (desktop.notices) -------------------------------------------
 
     def notify(self, title: str, text: str, icon=QMessageBox.Icon.Warning) -> None:
         """Tell the reader something; never blocks (no nested event loop)."""
         self.messages.append(f"{title}: {text}")
         self.statusBar().showMessage(f"{title}: {text}", 15_000)
         if not self.quiet:
-            box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()
+            notices.message_box(self, title, text, icon)
 
     def show_about(self) -> None:
-        self.notify("About PneumoScan", ABOUT_TEXT, QMessageBox.Icon.Information)
+        notices.message_box(self, "About PneumoScan", notices.ABOUT_TEXT, QMessageBox.Icon.Information)
 
     def show_shortcuts(self):
         from desktop.shortcuts import ShortcutSheet
@@ -215,14 +102,7 @@ class MainWindow(QMainWindow):
 
     def show_first_run_notice(self) -> QMessageBox | None:
         """The once-per-user research-use notice (callers skip it in tests and smoke runs)."""
-        if not self.settings.research_notice_due(suppressed=self.quiet):
-            return None
-        box = QMessageBox(QMessageBox.Icon.Information, "PneumoScan: research use only", FIRST_RUN_TEXT,
-                          QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        self.settings.mark_research_notice_seen()
-        return box
+        return notices.first_run_notice(self)
 
     # -- models (desktop.model_choice) -----------------------------------------
 
@@ -238,25 +118,8 @@ class MainWindow(QMainWindow):
                     on_error=lambda message: self._models_listed(([], None), message))
 
     def _models_listed(self, listing, error: str | None = None) -> None:
-        from desktop.model_choice import fill_combo, pick_entry
-
-        entries, default = listing
-        previous = self.current_entry
-        self.model_entries = list(entries)
-        fill_combo(self.model_combo, self.model_entries)
-        if not self.model_entries:
-            self.notify("No model", error or "No screening model is installed. Train one with Train….")
-        wanted, self._wanted_model = self._wanted_model, None
-        chosen = pick_entry(self.model_entries, wanted, previous, self.settings.model_name, default)
-        if chosen is not None:
-            self.model_combo.setCurrentIndex(self.model_entries.index(chosen))
-            if previous is None or previous.card.sha256 != chosen.card.sha256:
-                self.set_threshold(chosen.card.threshold)
-                if previous is not None and self.study_folder is not None and not self._pending_study:
-                    self.open_study(self.study_folder)  # other model: other stored results
-        if self._pending_study:
-            folder, self._pending_study = self._pending_study, None
-            self.open_study(folder)
+        from desktop.model_choice import models_listed
+        models_listed(self, listing, error)
 
     def select_model(self, label: str) -> None:
         """Make model `label` ("name vN") the active one, e.g. one the training wizard just saved."""
@@ -311,33 +174,20 @@ class MainWindow(QMainWindow):
             self.notify("Cannot screen", message)
             self.screening_failed.emit(message)
             return
-        self._stop_job()
         request = job_events.StudyRequest(folder=str(self.study_folder), model_entry=entry,
                                           threshold=self.session.threshold, db_path=self.store_path,
                                           use_stored=use_stored)
-        self._cancel = threading.Event()
-        self._relay = relay = _JobRelay(self)
-        worker = create_worker(job_events.study_job, request, self._cancel, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(relay.on_yield)
-        worker.returned.connect(relay.on_return)
-        worker.errored.connect(relay.on_error)
         self._set_running(True)
         self.statusBar().showMessage(f"Opening {self.study_folder.name}…")
-        start_worker(worker)
+        self.screening.start(request)
 
     def cancel_screening(self) -> None:
-        if self._screening and self._cancel is not None:
-            self._cancel.set()  # the job stops at its next yield (within one batch)
+        if self._screening:
+            self.screening.cancel()  # the job stops at its next yield (within one batch)
             self.statusBar().showMessage("Cancelling…")
 
     def _stop_job(self) -> None:
-        """Drop the running job without waiting: cancelled, its late reports ignored."""
-        if self._relay is not None:
-            self._relay.discarded = True
-            self._relay.deleteLater()
-            self._relay = None
-        if self._cancel is not None:
-            self._cancel.set()
+        self.screening.stop()
         self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
@@ -384,7 +234,6 @@ class MainWindow(QMainWindow):
                 self.results_model.set_thumbnail(str(Path(key)), image)
 
     def on_job_done(self, summary: dict) -> None:
-        self._relay = None
         self.last_summary = summary
         self.device = summary.get("device") or self.device
         self.status.set_device(self.device or "- (all results were stored)")
@@ -396,7 +245,6 @@ class MainWindow(QMainWindow):
         self.screening_finished.emit(summary)
 
     def on_job_failed(self, message: str) -> None:
-        self._relay = None
         self._set_running(False)
         self.notify("Screening stopped", message)
         self.screening_failed.emit(message)
@@ -432,24 +280,12 @@ class MainWindow(QMainWindow):
         self.confusion.set_counts(counts["cells"], session.truth_known, counts["needs_review"],
                                   counts["needs_review_left"], counts["unscreened"], counts["out_of_scope"])
         self.status.show_counts(counts, self._screening)
-        self._fill_filter_combo(session.filter_counts())
+        fill_filter_combo(self.filter_combo, session)
         self.reading_bar.set_queue_text(session.queue_text())
         self.sign_off_box.show_sign_off(session.signed_off, session.reader)
         row = session.row(session.current)
         if row is not None:
             self.details.show_row(session, row)
-
-    def _fill_filter_combo(self, counts: dict) -> None:
-        combo = self.filter_combo
-        combo.blockSignals(True)
-        combo.clear()
-        for name, text in FILTERS.items():
-            combo.addItem(f"{text} ({counts[name]})", name)
-        if self.session.queue_kind is not None:
-            title = QUEUE_TITLES.get(self.session.queue_kind, "")
-            combo.addItem(f"Queue: {title} ({len(self.session.queue)})", FILTER_QUEUE)
-        combo.setCurrentIndex(max(0, combo.findData(self.session.filter)))
-        combo.blockSignals(False)
 
     def _on_header_clicked(self, column: int) -> None:
         if column == COL_THUMBNAIL:
@@ -507,7 +343,7 @@ class MainWindow(QMainWindow):
         self.details.show_row(self.session, row)
         self._load_history(key)
         cam = row.result.cam if row.result is not None else None
-        self.viewer.load(key, cam, row.file, ai_normal=self.session.ai_call(row) != "PNEUMONIA")
+        self.viewer.load(key, cam, row.file, ai_normal=self.session.ai_call(row) != POSITIVE)
 
     def _select_current(self) -> None:
         number = self.results_model.row_number(self.session.current)
@@ -558,13 +394,7 @@ class MainWindow(QMainWindow):
             self._load_history(key)
 
     def ask_reader_name(self) -> None:
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Reader name")
-        dialog.setLabelText("Your name as the reader (recorded with decisions and sign-offs):")
-        dialog.setTextValue(self.settings.reader_name)
-        dialog.textValueSelected.connect(self.set_reader_name)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        notices.ask_reader_name(self)
 
     def set_reader_name(self, name: str) -> None:
         self.settings.reader_name = name
