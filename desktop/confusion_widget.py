@@ -5,11 +5,13 @@ Each cell opens its review queue; the counts follow the current threshold.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
                          TRUE_POSITIVE)
 from core.session import OUT_OF_SCOPE_QUEUE
+from desktop.text import wrapping
 
 # (row, column) of each cell: truth down the side, AI call across the top.
 _CELL_POSITIONS = {TRUE_POSITIVE: (1, 1), FALSE_NEGATIVE: (1, 2),
@@ -30,8 +32,11 @@ class ConfusionMatrixWidget(QGroupBox):
         # Headers wrap at the colon, so a narrow panel never clips them.
         for text, row, col in (("AI: pneumonia", 0, 1), ("AI: normal", 0, 2),
                                ("Truth: pneumonia", 1, 0), ("Truth: normal", 2, 0)):
-            label = QLabel(f"<b>{text}</b>", self)
-            label.setWordWrap(True)
+            label = wrapping(QLabel(f"<b>{text}</b>", self))
+            bold = label.font()
+            bold.setBold(True)
+            metrics = QFontMetrics(bold)
+            label.setMinimumWidth(max(metrics.horizontalAdvance(word) for word in text.split()) + 6)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setObjectName("matrixHeader")
             grid.addWidget(label, row, col)
@@ -55,11 +60,11 @@ class ConfusionMatrixWidget(QGroupBox):
         self.truth_note = QLabel("Truth unknown for this study (no NORMAL / PNEUMONIA "
                                  "sub-folders or labels.csv): review AI positives and "
                                  "uncertain calls.", self)
-        self.truth_note.setWordWrap(True)
-        self.rates_label.setWordWrap(True)
+        wrapping(self.truth_note)
+        wrapping(self.rates_label)
         self.unscreened_note = QLabel(self)
         self.unscreened_note.setObjectName("unscreenedNote")
-        self.unscreened_note.setWordWrap(True)
+        wrapping(self.unscreened_note)
         self.review_button = QPushButton(self)
         self.review_button.setObjectName("needsReviewButton")
         self.review_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)

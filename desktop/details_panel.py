@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from desktop.results_model import format_study_date, status_text
+from desktop.text import breakable, wrapping
 
 _MAX_VALUE_CHARS = 40
 
@@ -32,9 +33,7 @@ def describe_history_entry(decision) -> str:
 
 
 def _wrapping_label(parent) -> QLabel:
-    label = QLabel("-", parent)
-    label.setWordWrap(True)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label = wrapping(QLabel("-", parent))
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -87,7 +86,7 @@ class DetailsPanel(QWidget):
     def show_row(self, session, row) -> None:
         """The row as the session sees it now (threshold, study group, decision)."""
         result = row.result
-        self.fields["File"].setText(row.file)
+        self.fields["File"].setText(breakable(row.file))
         self.fields["File"].setToolTip(row.file)
         self.fields["Patient"].setText(f"{row.patient or '-'}" + (f", view {row.view}" if row.view else ""))
         group = session.group_result(row.key)
@@ -119,7 +118,7 @@ class DetailsPanel(QWidget):
         while self._meta_form.rowCount():
             self._meta_form.removeRow(0)
         for key, value in meta.items():
-            text = format_study_date(value) if key == "StudyDate" else _short(value)
+            text = format_study_date(value) if key == "StudyDate" else breakable(_short(value))
             label = _wrapping_label(self.meta_box)
             label.setText(text)
             label.setToolTip(str(value))
@@ -128,4 +127,5 @@ class DetailsPanel(QWidget):
 
     def set_history(self, decisions) -> None:
         self.history_lines = [describe_history_entry(d) for d in decisions]
-        self.history.setText("\n".join(self.history_lines) if self.history_lines else "No decisions yet")
+        self.history.setText("\n".join(breakable(line) if len(line.split()) < 2 else line for line in self.history_lines)
+                             if self.history_lines else "No decisions yet")

@@ -3,9 +3,10 @@ and the cue that says whether the decision keys are live."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core.results import AGREE, DISAGREE, UNSURE
+from desktop.text import wrapping
 
 CUE_ON = "Decision keys on: A agree, D disagree, U unsure, Ctrl+Z undo"
 CUE_OFF = "Decision keys off: open a queue (a matrix cell or Needs review), then click the image"
@@ -21,12 +22,10 @@ class ReadingBar(QWidget):
         super().__init__(parent)
         self.queue_label = QLabel("No queue open", self)
         self.queue_label.setObjectName("queueLabel")
-        self.queue_label.setWordWrap(True)  # long queue names wrap, never clip or widen the window
-        self.queue_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        wrapping(self.queue_label)  # long queue names wrap, never clip or widen the window
         self.cue = QLabel(CUE_OFF, self)
         self.cue.setObjectName("keyCue")
-        self.cue.setWordWrap(True)
-        self.cue.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        wrapping(self.cue)
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for name, text, tip, slot in (

@@ -5,11 +5,12 @@ being clipped or forcing a horizontal scroll bar.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QGroupBox, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from desktop.confusion_widget import ConfusionMatrixWidget
 from desktop.details_panel import DetailsPanel
+from desktop.text import wrapping
 
 
 class SignOffBox(QGroupBox):
@@ -20,7 +21,7 @@ class SignOffBox(QGroupBox):
         super().__init__("Sign-off", parent)
         self.state = QLabel("Not signed off", self)
         self.state.setObjectName("signOffState")
-        self.state.setWordWrap(True)
+        wrapping(self.state)
         self.button = QPushButton("Sign off study", self)
         self.button.setObjectName("signOffButton")
         self.button.clicked.connect(self._clicked)
@@ -44,10 +45,26 @@ class SignOffBox(QGroupBox):
             self.button.setText("Re-open study")
 
 
+class _Page(QWidget):
+    """Never shorter than its wrapped text needs at its current width (QScrollArea would squeeze it)."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth() and self.width() > 0:
+            return QSize(hint.width(), max(hint.height(), layout.totalHeightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()
+
+
 class ReviewPanel(QScrollArea):
     def __init__(self, parent=None):
         super().__init__(parent)
-        inner = QWidget(self)
+        inner = _Page(self)
         self.confusion = ConfusionMatrixWidget(inner)
         self.sign_off = SignOffBox(inner)
         self.details = DetailsPanel(inner)

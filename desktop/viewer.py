@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsPixmapItem, QGraph
                                QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton,
                                QVBoxLayout, QWidget)
 
+from desktop.text import breakable, wrapping
 from desktop.workers import grey_to_qimage, run_in_pool
 
 VIEW_MAX_SIDE = 2048  # display copy; enough for a full-screen read
@@ -327,8 +328,7 @@ class ViewerPanel(QWidget):
         self.view.setObjectName("imageView")
         self.caption = QLabel("No image", self)
         self.caption.setObjectName("viewerCaption")
-        self.caption.setWordWrap(True)
-        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        wrapping(self.caption)
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.setChecked(heatmap_visible)
         self.heatmap_box.setToolTip("Off by default for images the AI calls normal: H shows it faintly")
@@ -341,8 +341,7 @@ class ViewerPanel(QWidget):
         self.legend = HeatmapLegend(self)
         self.legend_text = QLabel(HeatmapLegend.TEXT, self)
         self.legend_text.setObjectName("heatmapLegendText")
-        self.legend_text.setWordWrap(True)
-        self.legend_text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        wrapping(self.legend_text)
         self.preset_combo = QComboBox(self)
         self.preset_combo.addItems(list(WL_PRESETS))
         self.preset_combo.setToolTip("Window presets on this image's own values (1-5)")
@@ -394,7 +393,7 @@ class ViewerPanel(QWidget):
             self._cache.move_to_end(key)
             self._loaded(request, cached, caption)
             return
-        self.caption.setText(f"{caption}  (loading…)")
+        self.caption.setText(f"{breakable(caption)}  (loading…)")
         run_in_pool(lambda: load_view_image(key, cam),
                     on_done=lambda view: self._loaded(request, view, caption),
                     on_error=lambda message: self._failed(request, key, message))
@@ -409,7 +408,7 @@ class ViewerPanel(QWidget):
         self._cache[view.key] = view
         while len(self._cache) > _CACHE_IMAGES:
             self._cache.popitem(last=False)
-        self.caption.setText(caption)
+        self.caption.setText(breakable(caption))
         self.view.show_image(view)
         self._apply_heatmap()
         self.image_shown.emit(view.key)
