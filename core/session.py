@@ -212,6 +212,7 @@ class ReadingSession:
         self._descending = False
         self._ordered: list[str] | None = None  # cache
         self._visible: list[str] | None = None  # cache
+        self._groups: list[StudyGroup] | None = None  # cache
         self._filter = FILTER_ALL
         self._queue_kind: str | None = None
         self._queue: list[str] = []
@@ -352,6 +353,7 @@ class ReadingSession:
     def _invalidate(self) -> None:
         self._ordered = None
         self._visible = None
+        self._groups = None
 
     def set_order(self, name: str, descending: bool = False) -> None:
         if name not in (ORDER_GROUPED, ORDER_FILE, ORDER_PROBABILITY):
@@ -458,6 +460,11 @@ class ReadingSession:
 
     def groups(self) -> list[StudyGroup]:
         """Patient studies in order, each with its study-level result at the current threshold."""
+        if self._groups is None:
+            self._groups = self._make_groups()
+        return self._groups
+
+    def _make_groups(self) -> list[StudyGroup]:
         groups: dict[tuple[str, str], StudyGroup] = {}
         for key in self.ordered_keys() if self._order_name == ORDER_GROUPED else self._grouped_keys():
             row = self._rows[key]
@@ -479,7 +486,7 @@ class ReadingSession:
         row = self.row(key)
         if row is None:
             return None
-        return next((g for g in self.groups() if g.patient == row.patient and g.study_uid == row.study_uid), None)
+        return next((g for g in self.groups() if (g.patient, g.study_uid) == row.group), None)
 
     # -- review queue --------------------------------------------------------
 
