@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--run-dir", help="folder for checkpoints (default: a new one in the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--finalise", metavar="RUN_DIR",
+                   help="register a run's best checkpoint without training further (a run cut short)")
+    p.add_argument("--checkpoint", help="with --finalise: the checkpoint to use (default RUN_DIR/best.keras)")
     p.add_argument("--output", help="where to save the model (default: the user's models folder)")
     p.set_defaults(func=run)
 
@@ -68,7 +71,9 @@ def run(args) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        if args.resume:
+        if args.finalise:
+            config = training.load_run_config(args.finalise)
+        elif args.resume:
             config = training.load_run_config(args.resume)
         else:
             config = _config_from_args(args)
@@ -83,7 +88,10 @@ def run(args) -> int:
 
     say(f"run folder: {config.run_dir or '(new)'}")
     try:
-        outcome = training.train(config, on_epoch=on_epoch, resume=bool(args.resume), log=say)
+        if args.finalise:
+            outcome = training.finalise_run(args.finalise, args.checkpoint, log=say)
+        else:
+            outcome = training.train(config, on_epoch=on_epoch, resume=bool(args.resume), log=say)
     except training.TrainingError as exc:
         say(f"error: {exc}")
         return 2
