@@ -176,8 +176,10 @@ class Screener:
         if self.gradcam:
             from core.gradcam import gradcam_for
 
-            layer = getattr(loaded_model.card, "gradcam_layer", None)
-            self._infer = gradcam_for(keras_model, layer)  # fused: probabilities + maps
+            card = loaded_model.card
+            # fused: probabilities + maps, on the card's absolute heat scale
+            self._infer = gradcam_for(keras_model, getattr(card, "gradcam_layer", None),
+                                      getattr(card, "gradcam_reference", 0.0))
         else:
             forward = compile_forward(keras_model)
             self._infer = lambda batch: (forward(batch), None)

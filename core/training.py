@@ -358,6 +358,20 @@ def split_validation(val_s: list[Sample], seed: int) -> tuple[list[Sample], list
     return select, calib, "validation halved by patient: best epoch on 'selection', temperature and threshold on 'calibration'"
 
 
+def _fit_heat_scale(card, model, cache, targets, log) -> None:
+    """Absolute heat scales (core.gradcam) for the coarse and the fine map, on validation positives."""
+    from core.gradcam import fit_reference
+    from core.models import FINE_CAM_LAYER
+
+    inputs = cache.astype(np.float32) / 255.0
+    try:
+        card.gradcam_reference = fit_reference(model, inputs, targets, card.gradcam_layer)
+        card.fine_cam = {"layer": FINE_CAM_LAYER, "method": "layercam",
+                         "reference": fit_reference(model, inputs, targets, FINE_CAM_LAYER, "layercam")}
+    except (ValueError, ImportError) as exc:  # e.g. no positives, or a backend without TensorFlow
+        log(f"heat scale not fitted ({exc}); maps fall back to per-image peaks")
+
+
 def _fit_scope(model, train_cache, held_out_cache, log):
     """Fit the scope detector on this model's own training images (when available)."""
     try:
@@ -477,6 +491,7 @@ def _finalise(best, config: TrainConfig, run_dir: Path, state: dict, train_s, tr
         notes=(f"threshold chosen on the validation calibration part for sensitivity >= "
                f"{config.target_sensitivity}, on the calibrated scale"),
     )
+    _fit_heat_scale(card, best, calib_cache, calib_t, log)
     detector = _fit_scope(best, train_cache, select_cache, log)
     val_probs = apply_temperature(predict_cache(forward, val_cache), temperature)
     return TrainOutcome(best, card, np.array([s.target for s in val_s]), val_probs, [s.path for s in val_s],
