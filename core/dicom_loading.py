@@ -36,10 +36,12 @@ _NON_IMAGE_SOP_CLASSES = (
     ("1.2.840.10008.1.3.10", "DICOMDIR (media index): no pixel data"),
 )
 
-# Attributes shown to the reader; identifiers beyond PatientID are left out.
+# Attributes shown to the reader; identifiers beyond PatientID are left out, except the
+# study and series UIDs that group one patient's films (core.session).
 META_KEYWORDS = (
     "Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "PatientID",
     "Rows", "Columns", "BitsStored", "PhotometricInterpretation", "NumberOfFrames",
+    "StudyInstanceUID", "SeriesInstanceUID",
 )
 _MAX_META_CHARS = 128
 

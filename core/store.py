@@ -98,6 +98,43 @@ class Decision:
     probability: float | None
     threshold: float
     undone: bool
+    reader: str = ""  # who decided (settings' reader name); "" for decisions before readers were recorded
+
+
+@dataclass
+class SignOff:
+    """A reader's sign-off of a study: every image read, report ready."""
+    id: int
+    study: str
+    reader: str
+    time: str  # UTC ISO 8601
+    model: str
+    images: int
+
+
+# Reading additions: side tables created idempotently at open (no schema version
+# step, so they never collide with the numbered migrations above).
+# decision_details: the reader and the file's identity (size, mtime) at decision
+# time, so a decision follows the image into any folder view but not a changed file.
+_READING_TABLES = """
+CREATE TABLE IF NOT EXISTS decision_details (
+    decision_id INTEGER PRIMARY KEY,
+    reader      TEXT    NOT NULL DEFAULT '',
+    size        INTEGER,
+    mtime_ns    INTEGER
+);
+CREATE TABLE IF NOT EXISTS study_signoffs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    study       TEXT    NOT NULL,
+    reader      TEXT    NOT NULL,
+    time        TEXT    NOT NULL,
+    model       TEXT    NOT NULL,
+    images      INTEGER NOT NULL,
+    withdrawn   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS signoffs_by_study ON study_signoffs (study)
+"""
+_SQL_CHUNK = 500  # paths per IN (...) query (SQLite's variable limit is 999 on old builds)
 
 
 def _resolved(path) -> str:
@@ -139,6 +176,7 @@ class ResultStore:
         self._lock = threading.Lock()  # guards _connections and the migration
         self._closed = False
         self._migrate(self._conn())
+        self._ensure_reading_tables(self._conn())
 
     # -- connections ---------------------------------------------------------
 
@@ -181,6 +219,12 @@ class ResultStore:
             except BaseException:
                 conn.rollback()
                 raise
+
+    def _ensure_reading_tables(self, conn: sqlite3.Connection) -> None:
+        with self._lock, conn:
+            for statement in _READING_TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -298,3 +342,83 @@ class ResultStore:
             ai_call=row["ai_call"], reader_label=row["reader_label"], time=row["time"],
             model=row["model"], model_hash=row["model_hash"], probability=row["probability"],
             threshold=row["threshold"], undone=bool(row["undone"]))
+
+    # -- reading: decisions per image, readers, sign-off -----------------------
+
+    def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
+                        model_hash: str, probability: float | None, threshold: float,
+                        reader: str = "") -> Decision:
+        """`add_decision` plus who decided and the file's identity at that moment."""
+        record = self.add_decision(study_folder, path, decision, ai_call=ai_call, model=model,
+                                   model_hash=model_hash, probability=probability, threshold=threshold)
+        size, mtime_ns = _file_signature(record.path)
+        conn = self._conn()
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
+                         (record.id, str(reader or ""), None if size < 0 else size,
+                          None if size < 0 else mtime_ns))
+        record.reader = str(reader or "")
+        return record
+
+    _DETAILED = ("SELECT d.*, COALESCE(x.reader, '') AS reader, x.size AS file_size, "
+                 "x.mtime_ns AS file_mtime_ns FROM decisions d "
+                 "LEFT JOIN decision_details x ON x.decision_id = d.id ")
+
+    def image_decisions(self, paths) -> dict[str, Decision]:
+        """path -> the newest decision not undone, made in any study folder, on this
+        same file (a decision recorded on other content, same path, is left out)."""
+        keys = [_resolved(p) for p in paths]
+        latest: dict[str, Decision] = {}
+        conn = self._conn()
+        for start in range(0, len(keys), _SQL_CHUNK):
+            chunk = keys[start:start + _SQL_CHUNK]
+            rows = conn.execute(
+                self._DETAILED + f"WHERE d.undone=0 AND d.path IN ({','.join('?' * len(chunk))}) ORDER BY d.id",
+                chunk).fetchall()
+            signatures: dict[str, tuple[int, int]] = {}
+            for row in rows:
+                if row["file_size"] is not None:
+                    now = signatures.setdefault(row["path"], _file_signature(row["path"]))
+                    if now != (row["file_size"], row["file_mtime_ns"]):
+                        continue
+                latest[row["path"]] = self._to_detailed_decision(row)  # later rows win
+        return latest
+
+    def image_history(self, path) -> list[Decision]:
+        """Every decision on a file, from any study folder, oldest first, with readers."""
+        rows = self._conn().execute(self._DETAILED + "WHERE d.path=? ORDER BY d.id",
+                                    (_resolved(path),)).fetchall()
+        return [self._to_detailed_decision(row) for row in rows]
+
+    def _to_detailed_decision(self, row: sqlite3.Row) -> Decision:
+        decision = self._to_decision(row)
+        decision.reader = row["reader"] or ""
+        return decision
+
+    def sign_off(self, study_folder, reader: str, model: str, images: int) -> SignOff:
+        """Record that `reader` signed the study off (earlier sign-offs stay in the history)."""
+        record = SignOff(id=0, study=_resolved(study_folder), reader=str(reader or ""), time=_utc_now(),
+                         model=str(model), images=int(images))
+        conn = self._conn()
+        with conn:
+            cursor = conn.execute(
+                "INSERT INTO study_signoffs (study, reader, time, model, images) VALUES (?,?,?,?,?)",
+                (record.study, record.reader, record.time, record.model, record.images))
+        record.id = cursor.lastrowid
+        return record
+
+    def withdraw_sign_off(self, study_folder) -> None:
+        """Re-open a signed-off study (the sign-off stays recorded as withdrawn)."""
+        conn = self._conn()
+        with conn:
+            conn.execute("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (_resolved(study_folder),))
+
+    def study_sign_off(self, study_folder) -> SignOff | None:
+        """The study's current sign-off, or None while it is open."""
+        row = self._conn().execute(
+            "SELECT * FROM study_signoffs WHERE study=? AND withdrawn=0 ORDER BY id DESC LIMIT 1",
+            (_resolved(study_folder),)).fetchone()
+        if row is None:
+            return None
+        return SignOff(id=row["id"], study=row["study"], reader=row["reader"], time=row["time"],
+                       model=row["model"], images=row["images"])

@@ -18,7 +18,8 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
-CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error")
+# The CSV contract; rows are written through this list, so a column is added in one place.
+CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "scope")
 HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution size
 HEATMAP_ALPHA = 0.4
 
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
         "screen",
         help="screen every image in a folder and write a CSV of results",
         description="Screen every image below FOLDER with a registered model. Writes one CSV row per "
-                    "file (path,probability,prediction,threshold,model,error) and keeps every result "
+                    "file (path,probability,prediction,threshold,model,error,scope) and keeps every result "
                     "in the results store, so unchanged files are not screened again. "
                     "Research use only, not a medical device.",
     )
@@ -117,11 +118,12 @@ def _make_screener(args, loaded, threshold: float | None):
 
 def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
     """Write one row per file in order; returns how many files have a probability."""
+    from core.study_screening import screen_study
+
     loaded, threshold = screener.loaded_model, screener.threshold
     label = loaded.card.label
-    cached = {} if args.rescreen else _stored_results(store, files, loaded.sha256, need_cam=bool(args.heatmaps))
-    todo = [path for path in files if path not in cached]
-    fresh = screener.screen(todo)
+    items = screen_study(files, loaded, store, gradcam=bool(args.heatmaps), rescreen=args.rescreen,
+                         threshold=threshold, study_folder=folder, screener=screener)
     heatmaps = HeatmapWriter(Path(args.heatmaps), folder) if args.heatmaps else None
     progress = Progress(len(files), enabled=sys.stderr.isatty())
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
@@ -129,19 +131,15 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     try:
         writer = csv.writer(out, lineterminator="\n")
         _write_row(out, writer, CSV_COLUMNS)
-        for path in files:
-            result = cached.get(path)
-            if result is None:
-                result = next(fresh)
-                store.put_result(folder, result)  # committed before it is reported
-            result.threshold = threshold  # re-labelling a stored result never re-runs the model
+        for path, item in zip(files, items):
+            result = item.result
             _write_row(out, writer, _csv_row(path, result, label))
             if heatmaps and result.ok and result.cam is not None:
                 heatmaps.submit(path, result.cam)
             screened += result.ok
             progress.step()
     finally:
-        fresh.close()
+        items.close()
         progress.finish()
         if heatmaps:
             heatmaps.close()
@@ -150,20 +148,23 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     return screened
 
 
-def _stored_results(store, files: list[Path], model_hash: str, need_cam: bool) -> dict:
-    """Stored, still-valid results to reuse (errors are retried: the loader may have improved)."""
-    reusable = {}
-    for path in files:
-        result = store.get_result(path, model_hash)
-        if result is not None and result.ok and (result.cam is not None or not need_cam):
-            reusable[path] = result
-    return reusable
+def csv_values(path, result, model_label: str) -> dict:
+    """One result as the CSV's named values (probability empty for a failed file)."""
+    ok = result.ok
+    return {
+        "path": str(path),
+        "probability": f"{result.probability:.6f}" if ok else "",
+        "prediction": result.prediction if ok else "",
+        "threshold": f"{result.threshold:g}",
+        "model": model_label,
+        "error": "" if ok else result.error,
+        "scope": str(getattr(result, "scope", "") or ""),
+    }
 
 
 def _csv_row(path: Path, result, model_label: str) -> tuple:
-    if not result.ok:
-        return str(path), "", "", f"{result.threshold:g}", model_label, result.error
-    return (str(path), f"{result.probability:.6f}", result.prediction, f"{result.threshold:g}", model_label, "")
+    values = csv_values(path, result, model_label)
+    return tuple(values[column] for column in CSV_COLUMNS)
 
 
 def _write_row(out, writer, row) -> None:

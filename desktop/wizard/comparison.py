@@ -13,23 +13,30 @@ NAME_FORBIDDEN = '/\\:*?"<>|'
 
 
 def score_model(entry, paths: list[str], report=None, cancel: threading.Event | None = None,
-                batch_size: int = 32) -> np.ndarray:
+                batch_size: int = 32, store_path=None) -> np.ndarray:
     """Probabilities of a registered model on `paths` (NaN where a file fails).
 
-    Goes through core.screening.Screener, so the current model sees the images
-    exactly as in screening, at its own input size (which may differ from the
-    new model's). Runs on a worker thread.
+    Goes through core.study_screening.screen_study, so the current model sees
+    the images exactly as in screening, at its own input size (which may differ
+    from the new model's), and results already in the store are reused. Runs on
+    a worker thread; the model is loaded only if something must be screened.
     """
     from core.registry import load_model
-    from core.screening import Screener
+    from core.store import ResultStore
+    from core.study_screening import screen_study
 
-    screener = Screener(load_model(entry), batch_size=batch_size)
     probs = np.full(len(paths), np.nan)
-    for i, result in enumerate(screener.screen(paths, cancel=cancel)):
-        if result.probability is not None:
-            probs[i] = result.probability
-        if report is not None and (i + 1) % batch_size == 0:
-            report(("score", i + 1, len(paths)))
+    with ResultStore(store_path) as store:
+        items = screen_study(paths, lambda: load_model(entry), store, gradcam=False, cancel=cancel,
+                             batch_size=batch_size, model_hash=entry.card.sha256)
+        try:
+            for i, item in enumerate(items):
+                if item.result.probability is not None:
+                    probs[i] = item.result.probability
+                if report is not None and (i + 1) % batch_size == 0:
+                    report(("score", i + 1, len(paths)))
+        finally:
+            items.close()
     return probs
 
 
