@@ -32,6 +32,7 @@ class DetailsPanel(QWidget):
         self.fields: dict[str, QLabel] = {}
         for name in ("File", "Probability", "AI call", "Threshold", "Model", "Truth", "Reader", "Status"):
             label = QLabel("-", result_box)
+            label.setTextFormat(Qt.TextFormat.PlainText)  # file names are not markup
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._form.addRow(f"{name}:", label)
@@ -77,7 +78,9 @@ class DetailsPanel(QWidget):
             self._meta_form.removeRow(0)
         for key, value in meta.items():
             text = format_study_date(value) if key == "StudyDate" else str(value)
-            self._meta_form.addRow(f"{key}:", QLabel(text))
+            value_label = QLabel(text)
+            value_label.setTextFormat(Qt.TextFormat.PlainText)  # DICOM text is data, never markup
+            self._meta_form.addRow(f"{key}:", value_label)
         self.meta_box.setVisible(bool(meta))
 
     def set_history(self, decisions) -> None:

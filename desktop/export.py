@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from core.csvsafe import neutral_row
 from core.results import NEGATIVE, POSITIVE, classify
 
 CSV_COLUMNS = ("file", "path", "patient_id", "study_date", "probability", "threshold", "ai_call",
@@ -73,7 +74,8 @@ def write_csv(rows: list[ExportRow], path) -> Path:
             record = asdict(row)
             if record["probability"] is not None:
                 record["probability"] = f"{record['probability']:.6f}"
-            writer.writerow({k: "" if record[k] is None else record[k] for k in CSV_COLUMNS})
+            # File names and DICOM text come from outside: neutralise formulas.
+            writer.writerow(neutral_row({k: "" if record[k] is None else record[k] for k in CSV_COLUMNS}))
     tmp.replace(path)  # never leave a half-written export under the real name
     return path
 
