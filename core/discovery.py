@@ -118,10 +118,26 @@ def _dicomdir_images(index: Path) -> tuple[list[Path], str | None]:
             ds = pydicom.dcmread(index)
             if not is_dicomdir(ds):
                 return [], "named DICOMDIR but not a DICOM media index"
-            files = FileSet(ds)
-        return [Path(instance.path) for instance in files], None
+            files = FileSet(ds)  # validates the record tree
+        present = {Path(instance.path) for instance in files}
+        # FileSet leaves out (with a warning) records whose file is missing:
+        # those are taken from the records so the reader is told.
+        return sorted(present | set(_referenced_files(ds, index.parent))), None
     except Exception as exc:  # pydicom raises many types for a damaged index
         return [], f"damaged: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _referenced_files(ds, root: Path) -> list[Path]:
+    paths = []
+    for record in ds.get("DirectoryRecordSequence", []):
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue
+        parts = [file_id] if isinstance(file_id, str) else list(file_id)
+        if all(part and part not in (".", "..") and "/" not in part and "\\" not in part
+               for part in parts):  # a file ID never leaves the media folder
+            paths.append(root.joinpath(*parts))
+    return paths
 
 
 def _on_disk(path: Path, found: set[Path]) -> Path:
