@@ -151,6 +151,7 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     progress = Progress(len(files), enabled=sys.stderr.isatty())
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     screened = 0
+    store_warning = False
     try:
         writer = csv.writer(out, lineterminator="\n")
         _write_row(out, writer, CSV_COLUMNS)
@@ -158,7 +159,7 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
             result = cached.get(path)
             if result is None:
                 result = next(fresh)
-                store.put_result(folder, result)  # committed before it is reported
+                store_warning = _stored(store, folder, result, store_warning)  # before it is reported
             result.threshold = threshold  # re-labelling a stored result never re-runs the model
             _write_row(out, writer, _csv_row(path, result, label))
             if heatmaps and result.ok and result.cam is not None:
@@ -173,6 +174,20 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
         if out is not sys.stdout:
             out.close()
     return screened
+
+
+def _stored(store, folder: Path, result, warned: bool) -> bool:
+    """Commit one result; a store that stays unavailable (after the busy
+    retries) costs the reuse on a rerun, never the run or the CSV row."""
+    from core.store import StoreError
+
+    try:
+        store.put_result(folder, result)
+    except StoreError as exc:
+        if not warned:
+            print(f"warning: results are not being kept for reuse: {exc}", file=sys.stderr)
+        return True
+    return warned
 
 
 def _stored_results(store, files: list[Path], model_hash: str, need_cam: bool) -> dict:
