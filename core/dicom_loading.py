@@ -136,7 +136,8 @@ def decode_dicom(source, *, has_magic: bool, max_side: int | None = None,
     meta = dicom_meta(ds, transfer_syntax)
     index = _frame_index(ds, meta, frame)
     stored, photometric = _decode_frame(ds, transfer_syntax, index)
-    stored = _shrunk(stored, max_side)
+    if photometric != "PALETTE COLOR":  # palette indices cannot be averaged
+        stored = _shrunk(stored, max_side)
     if stored.ndim == 3:
         pixels = _colour_to_grey(stored, ds, photometric)
     else:

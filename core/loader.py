@@ -20,7 +20,6 @@ least its maximum (max <= 4095 reads as 12-bit, <= 1023 as 10-bit, ...), so a
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
