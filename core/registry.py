@@ -292,6 +292,7 @@ def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
     _verify(entry)
     import keras  # lazy: keeps start-up fast
 
+    import core.model_layers  # noqa: F401  registers the custom layers v2 graphs use
     try:
         model = keras.models.load_model(entry.keras_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive
