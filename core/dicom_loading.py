@@ -332,12 +332,13 @@ def _presentation(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.ndarr
 
     pydicom's `apply_presentation_lut` rescales by the image's own min/max;
     here the LUT's input range is the VOI output range (PS3.3 C.11.6), so a
-    dark image stays dark.
+    dark image stays dark. Out-of-range values are clipped by the loader's
+    last gate (inverting first gives the same result).
     """
-    pixels = np.clip(pixels, 0.0, 1.0)
     table = _presentation_lut_table(ds)
     if table is not None:
-        pixels = table[np.rint(pixels * (len(table) - 1)).astype(np.int64)]
+        index = np.rint(np.clip(pixels, 0.0, 1.0) * (len(table) - 1)).astype(np.int64)
+        pixels = table[index]
         already_inverted = table[-1] < table[0]
         return 1.0 - pixels if photometric == "MONOCHROME1" and not already_inverted else pixels
     shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
