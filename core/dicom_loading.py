@@ -159,10 +159,11 @@ def _read_dataset(source, *, force: bool) -> Dataset:
 
 
 def _is_plausible_image(ds: Dataset) -> bool:
-    """A forced read must yield real image tags, not bytes parsed as noise."""
+    """A forced read must yield real image tags, not bytes parsed as noise:
+    a SOP Class, or an image size (older and ACR-NEMA style files without a
+    SOP Class; a header read stops before Pixel Data, so its size decides)."""
     try:
-        return "SOPClassUID" in ds or ("PixelData" in ds and int(ds.Rows) > 0
-                                       and int(ds.Columns) > 0)
+        return "SOPClassUID" in ds or (int(ds.Rows) > 0 and int(ds.Columns) > 0)
     except Exception:
         return False
 

@@ -126,3 +126,11 @@ def test_cli_names_skipped_files_when_nothing_is_an_image(tmp_path, monkeypatch,
     code = cli.main(["screen", str(tmp_path)])
     assert code == 2
     assert "no image files found" in capsys.readouterr().err
+
+
+def test_raw_dicom_without_sop_class_is_found(v, tmp_path):
+    ds = h.mono2_8bit(v)
+    del ds.SOPClassUID, ds.SOPInstanceUID  # older CR exports: pixels and size only
+    raw = h.save(ds, tmp_path / "CR00001", preamble=False, implicit=True)
+    assert discover_study(tmp_path).images == [raw]
+    assert load_image(raw).pixels.shape == v.shape
