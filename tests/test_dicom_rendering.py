@@ -191,3 +191,16 @@ def test_reduced_decode_runs_the_luts_at_reduced_size(tmp_path, monkeypatch):
     full = load_image(path).pixels
     expected = cv2.resize(full, (256, 256), interpolation=cv2.INTER_AREA)
     np.testing.assert_allclose(small.pixels, expected, atol=2e-3)
+
+
+def test_info_pages_frames_counted_from_one(v, tmp_path, capsys):
+    import json
+
+    from core import cli
+
+    path = h.save(three_frames(v), tmp_path / "a.dcm")
+    assert cli.main(["info", str(path), "--frame", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["meta"]["frame"] == 1
+    assert cli.main(["info", str(path), "--frame", "4"]) == 2
+    assert "frame 4 does not exist" in capsys.readouterr().err
+    assert cli.main(["info", str(path), "--frame", "0"]) == 2
