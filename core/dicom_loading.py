@@ -10,8 +10,9 @@ INVERSE shape restates the same inversion (PS3.3 C.8.11.1: DX images pair
 them), so it is applied once, never twice.
 
 A reduced decode (`max_side`) shrinks the stored values first and runs the
-LUT chain on the small array. The file is read straight from disk (no extra
-copy of its bytes).
+LUT chain on the small array. Grey images are read from disk frame by frame
+(header, then only the wanted frame's pixel data); other files are parsed
+whole from disk, never copied into memory as bytes first.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.pixels import pixel_array as read_pixels
 from pydicom.pixels.processing import apply_voi, apply_windowing
 from pydicom.uid import (
     UID,
@@ -128,6 +130,10 @@ def decode_dicom(source, *, has_magic: bool, max_side: int | None = None,
     frame when the file names one, else the first. `max_side` shrinks the
     stored values before the LUTs (a reduced decode).
     """
+    if has_magic and not isinstance(source, (bytes, bytearray, memoryview)):
+        streamed = _decode_streamed(source, max_side, frame)
+        if streamed is not None:
+            return streamed
     ds = _read_dataset(source, force=not has_magic)
     if not has_magic and not _is_plausible_image(ds):
         raise NotDicomError()
@@ -143,6 +149,36 @@ def decode_dicom(source, *, has_magic: bool, max_side: int | None = None,
     else:
         pixels = _grey_to_display(stored, ds, photometric)
     return pixels, meta
+
+
+def _decode_streamed(path, max_side: int | None, frame: int | None):
+    """Grey images read lean: the header, then only the wanted frame's pixel
+    data from the file (no full in-memory copy of the Pixel Data element).
+
+    Returns None to hand over to the full read, which names any problem and
+    repairs what it can (colour, palette, damaged or unusual files).
+    """
+    try:
+        ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+        photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+        if ds.get("SamplesPerPixel", 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+            return None
+        syntax = _transfer_syntax(ds)
+    except Exception:
+        return None
+    meta = dicom_meta(ds, syntax)
+    index = _frame_index(ds, meta, frame)  # a missing frame is the reader's error either way
+    try:
+        stored = read_pixels(os.fspath(path), index=index)
+    except MemoryError:
+        raise DicomError("image is too large to load") from None
+    except Exception:
+        return None
+    if stored.ndim == 3 and stored.shape[-1] == 1:
+        stored = stored[..., 0]
+    if stored.ndim != 2:
+        return None
+    return _grey_to_display(_shrunk(stored, max_side), ds, photometric), meta
 
 
 def _read_dataset(source, *, force: bool) -> Dataset:
