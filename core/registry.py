@@ -289,7 +289,7 @@ def find_model(name: str | None = None) -> ModelEntry:
 
 def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
     entry = name_or_entry if isinstance(name_or_entry, ModelEntry) else find_model(name_or_entry)
-    _verify(entry)
+    entry.card.sha256 = _verify(entry)  # a shipped card's own hash is not trusted
     import keras  # lazy: keeps start-up fast
 
     import core.model_layers  # noqa: F401  registers the custom layers v2 graphs use
@@ -300,9 +300,9 @@ def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
     return LoadedModel(model, entry.card, entry)
 
 
-def _verify(entry: ModelEntry) -> None:
-    """Refuse anything but an intact .keras archive; shipped ones must match the
-    built-in table, user ones their card."""
+def _verify(entry: ModelEntry) -> str:
+    """The file's SHA-256 once it is an intact .keras archive: shipped ones
+    must match the built-in table, user ones their card."""
     if entry.keras_path.suffix != MODEL_SUFFIX:
         raise ModelError(f"only {MODEL_SUFFIX} model files are accepted, not {entry.keras_path.name!r}")
     try:
@@ -321,6 +321,7 @@ def _verify(entry: ModelEntry) -> None:
             f"!= {entry.card.sha256[:12]}…): the file was changed or damaged; refusing to load it")
     if not zipfile.is_zipfile(entry.keras_path):
         raise ModelError(f"model {entry.label} is not a Keras v3 archive (.keras zip); refusing to load it")
+    return actual
 
 
 def next_version(name: str) -> int:

@@ -169,3 +169,9 @@ def test_default_changes_only_when_the_user_says_so(home, tiny, capsys):
     set_default_model("mobilenet_v2 v3")
     find_model("mobilenet_v2 v3").card_path.unlink()  # deleted: back to the shipped default
     assert find_model(None).label == "mobilenet_v2 v1"
+
+
+def test_an_intact_shipped_model_loads_with_the_built_in_hash(home):
+    loaded = load_model("custom_cnn")
+    assert loaded.entry.shipped
+    assert loaded.sha256 == SHIPPED_MODELS["custom_cnn.keras"]["sha256"]
