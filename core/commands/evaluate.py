@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.csvsafe import neutral_row
+
 JSON_KEYS = ("model", "n", "errors", "threshold", "accuracy", "sensitivity", "specificity",
              "precision", "npv", "f1", "auroc", "tn", "fp", "fn", "tp")
 
@@ -49,7 +51,7 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["path", "label", "probability", "prediction", "error"])
-            writer.writerows(rows)
+            writer.writerows(neutral_row(row) for row in rows)  # file names: no formulas
     if not labels:
         raise ValueError("no image could be read")
     metrics = binary_metrics(labels, probs, threshold)

@@ -52,6 +52,12 @@ def _config_from_args(args):
         raise ValueError("--target-sensitivity must be in (0, 1]")
     if not args.lr > 0:
         raise ValueError("--lr must be positive")
+    from core.registry import ModelError, validate_name
+
+    try:  # before hours of training, not at save time
+        validate_name(args.name or args.arch)
+    except ModelError as exc:
+        raise ValueError(f"--name: {exc}") from None
     return TrainConfig(
         folder=str(Path(args.folder).resolve()), arch=args.arch, name=args.name or args.arch,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
