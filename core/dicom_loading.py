@@ -40,6 +40,9 @@ _NON_IMAGE_SOP_CLASSES = (
 META_KEYWORDS = (
     "Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "PatientID",
     "Rows", "Columns", "BitsStored", "PhotometricInterpretation", "NumberOfFrames",
+) + (
+    # Read by the scope check (core.scope): age against the model's population, scouts.
+    "PatientAge", "PatientBirthDate", "ImageType",
 )
 _MAX_META_CHARS = 128
 

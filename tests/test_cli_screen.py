@@ -12,7 +12,7 @@ from core.screening import Screener
 from core.store import ResultStore
 from engine_models import save_tiny_model, write_images
 
-HEADER = ["path", "probability", "prediction", "threshold", "model", "error"]
+HEADER = ["path", "probability", "prediction", "threshold", "model", "error", "scope"]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
-CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error")
+CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "scope")
 HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution size
 HEATMAP_ALPHA = 0.4
 
@@ -32,7 +32,9 @@ def register(subparsers) -> None:
         "screen",
         help="screen every image in a folder and write a CSV of results",
         description="Screen every image below FOLDER with a registered model. Writes one CSV row per "
-                    "file (path,probability,prediction,threshold,model,error) and keeps every result "
+                    "file (path,probability,prediction,threshold,model,error,scope; prediction is NORMAL, "
+                    "PNEUMONIA or OUT_OF_SCOPE, scope the reason an image is outside what the model "
+                    "knows) and keeps every result "
                     "in the results store, so unchanged files are not screened again. "
                     "Research use only, not a medical device.",
     )
@@ -162,8 +164,9 @@ def _stored_results(store, files: list[Path], model_hash: str, need_cam: bool) -
 
 def _csv_row(path: Path, result, model_label: str) -> tuple:
     if not result.ok:
-        return str(path), "", "", f"{result.threshold:g}", model_label, result.error
-    return (str(path), f"{result.probability:.6f}", result.prediction, f"{result.threshold:g}", model_label, "")
+        return str(path), "", "", f"{result.threshold:g}", model_label, result.error, ""
+    return (str(path), f"{result.probability:.6f}", result.prediction, f"{result.threshold:g}", model_label, "",
+            result.scope)
 
 
 def _write_row(out, writer, row) -> None:
