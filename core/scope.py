@@ -8,9 +8,9 @@ Two parts, both cheap enough to run on every screened image:
 - `ScopeDetector`: image content, for files without metadata. Fitted on the
   model's own training images only (never on out-of-scope examples): a
   shrinkage-covariance (Ledoit-Wolf) Gaussian per feature block, where the
-  blocks are mean+std pooled activations of several layers of the model (from
-  early texture to late semantics) plus a small image-statistics block
-  (thumbnail layout, intensity histogram, edges). Each block's Mahalanobis
+  blocks are mean+std pooled activations of the model's layers at its last two
+  resolutions plus a small image-statistics block (thumbnail
+  layout, intensity histogram, edges at three scales). Each block's Mahalanobis
   distance is standardised on held-out training images and the blocks are
   summed; the threshold is the held-out score quantile for the stated
   false-flag rate.
@@ -50,7 +50,7 @@ SCOPE_LAYERS = {
     "mobilenet_v2": ("block_13_expand_relu", "last_conv"),
 }
 MAX_COMPONENTS = 128  # principal directions kept per block; the rest share one variance
-THUMBNAIL = 16  # side of the layout thumbnail in the image-statistics block
+THUMBNAIL = 16  # side of the layout thumbnail (image statistics)
 HISTOGRAM_BINS = 16
 DEFAULT_FALSE_FLAG_RATE = 0.01
 
@@ -210,28 +210,39 @@ def compile_scope_forward(keras_model, layers: list[str]):
 def image_statistics(batch: np.ndarray) -> np.ndarray:
     """Cheap content features of model inputs (N, S, S, 1) in [0, 1] -> (N, D).
 
-    A 16x16 thumbnail (where bright and dark lie: lungs, mediastinum, borders),
-    an intensity histogram, and mean/std/edge strength along rows and columns.
+    - layout: a 16x16 thumbnail (where bright and dark lie: lungs, mediastinum,
+      diaphragm, borders);
+    - intensity and texture: a histogram, mean and spread, and edge strength
+      along rows and columns at three scales (noise, text and photos differ
+      from radiographs most here).
+    One Gaussian over both: on the v1 models, two separate blocks caught fewer
+    upside-down chests (the sum over more blocks dilutes each one's evidence).
     """
+    import cv2
+
     images = np.asarray(batch, dtype=np.float32)[..., 0]
     n, side = images.shape[0], images.shape[1]
-    if side % THUMBNAIL == 0:
-        k = side // THUMBNAIL
-        thumbs = images.reshape(n, THUMBNAIL, k, THUMBNAIL, k).mean(axis=(2, 4)).reshape(n, -1)
-    else:
-        import cv2
-
-        thumbs = np.stack([cv2.resize(im, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).ravel()
-                           for im in images])
+    thumbs = np.stack([cv2.resize(im, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).ravel()
+                       for im in images])
     bins = np.clip((images.reshape(n, -1) * HISTOGRAM_BINS).astype(np.int64), 0, HISTOGRAM_BINS - 1)
     hist = np.stack([np.bincount(row, minlength=HISTOGRAM_BINS) for row in bins]) / float(side * side)
-    dx = np.abs(np.diff(images, axis=2)).mean(axis=(1, 2))
-    dy = np.abs(np.diff(images, axis=1)).mean(axis=(1, 2))
-    moments = np.stack([images.mean(axis=(1, 2)), images.std(axis=(1, 2)), dx, dy], axis=1)
-    return np.concatenate([thumbs, np.sqrt(hist), moments], axis=1).astype(np.float64)
+    texture = [images.mean(axis=(1, 2)), images.std(axis=(1, 2))]
+    level = images
+    for _scale in range(3):
+        texture += [np.abs(np.diff(level, axis=2)).mean(axis=(1, 2)), np.abs(np.diff(level, axis=1)).mean(axis=(1, 2))]
+        h = level.shape[1] // 2 * 2
+        level = level[:, :h, :h].reshape(n, h // 2, 2, h // 2, 2).mean(axis=(2, 4))
+    intensity = np.concatenate([np.sqrt(hist), np.log(np.stack(texture, axis=1) + 1e-4)], axis=1)
+    return np.concatenate([thumbs, intensity], axis=1).astype(np.float64)
 
 
 # ------------------------------------------------------------- detector
+
+def _spread_scale(squared_distance: np.ndarray) -> np.ndarray:
+    """The Mahalanobis distance itself: on the v1 models it combined across blocks a
+    little better than its square or its log (which squashes strong evidence)."""
+    return np.sqrt(squared_distance)
+
 
 @dataclass
 class GaussianBlock:
@@ -270,12 +281,12 @@ class GaussianBlock:
         return (projected * projected / self.variances).sum(axis=1) + residual / self.rest_variance
 
     def standardised(self, features: np.ndarray) -> np.ndarray:
-        return (np.log(self.distance(features) + 1e-12) - self.center) / self.spread
+        return (_spread_scale(self.distance(features)) - self.center) / self.spread
 
 
 @dataclass
 class ScopeDetector:
-    layers: list[str]  # model layers pooled, in feature order; IMAGE_STATS is always added last
+    layers: list[str]  # model layers pooled, in feature order; IMAGE_STATS always follows
     blocks: list[GaussianBlock]
     threshold: float
     false_flag_rate: float
@@ -299,7 +310,7 @@ class ScopeDetector:
     def summary(self) -> dict:
         """What the model card records (plain JSON)."""
         return {
-            "method": "sum of standardised log Mahalanobis distances (Ledoit-Wolf shrinkage) over "
+            "method": "sum of standardised Mahalanobis distances (Ledoit-Wolf shrinkage) over "
                       "mean+std pooled layer features and image statistics; fitted on training images only",
             "layers": list(self.layers), "blocks": self.block_names,
             "false_flag_rate": self.false_flag_rate, "threshold": self.threshold,
@@ -354,17 +365,20 @@ class ScopeDetector:
 
 
 def extract_features(forward, images_uint8: np.ndarray, batch_size: int = 64):
-    """Run `compile_scope_forward` over uint8 images (N, S, S, 1): (probabilities, per-layer features, image stats)."""
-    probs, per_layer, stats = [], None, []
+    """Run `compile_scope_forward` over uint8 images (N, S, S, 1): (probabilities, feature blocks).
+
+    The blocks are the layers' pooled features followed by the image statistics.
+    """
+    probs, per_block = [], None
     for start in range(0, len(images_uint8), batch_size):
         batch = np.asarray(images_uint8[start:start + batch_size], dtype=np.float32) / 255.0
         p, feats = forward(batch)
         probs.append(p)
-        per_layer = [[] for _ in feats] if per_layer is None else per_layer
-        for sink, f in zip(per_layer, feats):
+        blocks = [*feats, image_statistics(batch)]
+        per_block = [[] for _ in blocks] if per_block is None else per_block
+        for sink, f in zip(per_block, blocks):
             sink.append(f)
-        stats.append(image_statistics(batch))
-    return (np.concatenate(probs), [np.concatenate(f) for f in per_layer], np.concatenate(stats))
+    return np.concatenate(probs), [np.concatenate(f) for f in per_block]
 
 
 def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_blocks: list[np.ndarray],
@@ -379,10 +393,10 @@ def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_b
     blocks, combined = [], np.zeros(n_held)
     for fit_x, held_x in zip(fit_blocks, heldout_blocks):
         block = GaussianBlock.fit(fit_x)
-        log_d = np.log(block.distance(held_x) + 1e-12)
-        block.center = float(np.median(log_d))
+        scaled = _spread_scale(block.distance(held_x))
+        block.center = float(np.median(scaled))
         # A robust spread (normal-consistent MAD), floored so one tight block cannot dominate.
-        block.spread = max(float(1.4826 * np.median(np.abs(log_d - block.center))), 1e-3)
+        block.spread = max(float(1.4826 * np.median(np.abs(scaled - block.center))), 1e-6)
         blocks.append(block)
         combined += block.standardised(held_x)
     threshold = float(np.quantile(combined, 1.0 - false_flag_rate, method="higher"))
@@ -403,6 +417,6 @@ def fit_scope_detector(keras_model, train_images_uint8: np.ndarray, heldout_imag
     """
     layers = scope_layers(keras_model, architecture)
     forward = compile_scope_forward(keras_model, layers)
-    _, fit_layers, fit_stats = extract_features(forward, train_images_uint8, batch_size)
-    _, held_layers, held_stats = extract_features(forward, heldout_images_uint8, batch_size)
-    return fit_from_features(layers, [*fit_layers, fit_stats], [*held_layers, held_stats], false_flag_rate)
+    _, fit_blocks = extract_features(forward, train_images_uint8, batch_size)
+    _, held_blocks = extract_features(forward, heldout_images_uint8, batch_size)
+    return fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate)
