@@ -63,6 +63,9 @@ META_KEYWORDS = (
     "Rows", "Columns", "BitsStored", "PhotometricInterpretation", "NumberOfFrames",
     "StudyInstanceUID", "SeriesInstanceUID",
     "PresentationLUTShape",
+) + (
+    # Read by the scope check (core.scope): age against the model's population, scouts.
+    "PatientAge", "PatientBirthDate", "ImageType",
 )
 _MAX_META_CHARS = 128
 

@@ -113,6 +113,7 @@ class LoadedModel:
     keras_model: object
     card: ModelCard
     entry: ModelEntry | None = None
+    scope_detector: object = None  # core.scope.ScopeDetector from the sidecar file, None when absent
 
     name = property(lambda self: self.card.name)
     version = property(lambda self: self.card.version)
@@ -291,7 +292,8 @@ def find_model(name: str | None = None) -> ModelEntry:
     return max(matches, key=lambda e: (e.card.version, not e.shipped))
 
 
-def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
+def load_model(name_or_entry: "str | ModelEntry | None" = None, scope: bool = True) -> LoadedModel:
+    """Verify and load a model (and, with `scope`, its scope detector sidecar)."""
     entry = name_or_entry if isinstance(name_or_entry, ModelEntry) else find_model(name_or_entry)
     entry.card.sha256 = _verify(entry)  # a shipped card's own hash is not trusted
     import keras  # lazy: keeps start-up fast
@@ -301,7 +303,7 @@ def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
         model = keras.models.load_model(entry.keras_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive
         raise ModelError(f"model {entry.label} cannot be loaded: {exc}") from None
-    return LoadedModel(model, entry.card, entry)
+    return LoadedModel(model, entry.card, entry, load_scope_detector(entry) if scope else None)
 
 
 def _verify(entry: ModelEntry) -> str:
@@ -412,6 +414,7 @@ def delete_model(entry: ModelEntry) -> None:
         raise ModelError("shipped models cannot be deleted")
     entry.card_path.unlink(missing_ok=True)  # card first: a model without card is invisible
     entry.keras_path.unlink(missing_ok=True)
+    scope_detector_path(entry).unlink(missing_ok=True)
 
 
 def rename_model(entry: ModelEntry, new_name: str) -> ModelEntry:
@@ -428,6 +431,49 @@ def rename_model(entry: ModelEntry, new_name: str) -> ModelEntry:
     entry.card.name = new_name
     _atomic_write_text(entry.card_path, entry.card.to_json())
     return entry
+
+
+# ---- scope detector sidecar (core.scope): `<model stem>.scope.npz`, plain arrays only
+SCOPE_SUFFIX = ".scope.npz"
+
+
+def scope_detector_path(entry: ModelEntry) -> Path:
+    return entry.keras_path.with_suffix(SCOPE_SUFFIX)
+
+
+def save_scope_detector(entry: ModelEntry, detector) -> ModelEntry:
+    """Write the detector next to the model and record it (file, sha256, statistics) in the card."""
+    target = scope_detector_path(entry)
+    tmp = target.with_name(f".saving-{target.name}")
+    try:
+        detector.save(tmp)
+        digest = sha256_of(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    entry.card.scope_detector = {"file": target.name, "sha256": digest, "fitted": now_iso(),
+                                 **detector.summary()}
+    _atomic_write_text(entry.card_path, entry.card.to_json())
+    return entry
+
+
+def load_scope_detector(entry: ModelEntry):
+    """The card's scope detector, verified against its SHA-256; None when the card names none."""
+    recorded = entry.card.scope_detector or {}
+    if not recorded.get("file"):
+        return None
+    path = entry.keras_path.with_name(Path(recorded["file"]).name)
+    refit = f"refit it with: pneumoscan-cli fit-scope FOLDER --model \"{entry.label}\""
+    if not path.is_file():
+        raise ModelError(f"model {entry.label}: its scope detector {path.name} is missing; {refit}")
+    if sha256_of(path) != recorded.get("sha256"):
+        raise ModelError(f"model {entry.label}: its scope detector {path.name} does not match the card; {refit}")
+    from core.scope import ScopeDetector
+
+    try:
+        return ScopeDetector.load(path)
+    except ValueError as exc:
+        raise ModelError(f"model {entry.label}: {exc}; {refit}") from None
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 from core import paths
 from core.results import DECISIONS, ScreenResult, reader_label
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i + 1 (PRAGMA user_version).
 _MIGRATIONS = {
@@ -79,6 +79,13 @@ _MIGRATIONS = {
     );
     CREATE INDEX decisions_by_study ON decisions (study, path);
     CREATE INDEX decisions_by_path ON decisions (path);
+    """,
+    # Scope check (core.scope): the reason an image is out of scope ("" = in scope)
+    # and the content detector's score. NULL scope = stored before the check
+    # existed: get_result does not reuse such rows, so they are screened again.
+    1: """
+    ALTER TABLE results ADD COLUMN scope TEXT;
+    ALTER TABLE results ADD COLUMN scope_score REAL;
     """,
 }
 
@@ -293,8 +300,9 @@ class ResultStore:
             json.dumps(result.meta or {}, default=str),
             None if result.image_shape is None else json.dumps([int(v) for v in result.image_shape]),
             cam, cam_shape, _utc_now(),
+            result.scope or "", None if result.scope_score is None else float(result.scope_score),
         )
-        self._write("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._write("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def get_result(self, path, model_hash: str) -> ScreenResult | None:
         """The stored result, or None when absent or the file changed since."""
@@ -304,7 +312,7 @@ class ResultStore:
             return None
         rows = self._read(
             "SELECT * FROM results WHERE path=? AND model_hash=? AND size=? AND mtime_ns=? "
-            "ORDER BY stored_at DESC LIMIT 1", (path, model_hash, size, mtime_ns))
+            "AND scope IS NOT NULL ORDER BY stored_at DESC LIMIT 1", (path, model_hash, size, mtime_ns))
         return self._to_result(rows[0]) if rows else None
 
     def study_results(self, study_folder, model_hash: str) -> list[ScreenResult]:
@@ -324,6 +332,7 @@ class ResultStore:
             error=row["error"], cam=_cam_from_blob(row["cam"], row["cam_shape"]),
             kind=row["kind"], meta=json.loads(row["meta"]),
             image_shape=tuple(shape) if shape else None,
+            scope=row["scope"] or "", scope_score=row["scope_score"],
         )
 
     # -- reader decisions ----------------------------------------------------

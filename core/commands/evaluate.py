@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.csvsafe import neutral_row
 
-JSON_KEYS = ("model", "n", "errors", "threshold", "accuracy", "sensitivity", "specificity",
+JSON_KEYS = ("model", "n", "errors", "out_of_scope", "threshold", "accuracy", "sensitivity", "specificity",
              "precision", "npv", "f1", "auroc", "tn", "fp", "fn", "tp")
 
 
@@ -24,7 +24,10 @@ def register(sub) -> None:
 
 
 def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=None) -> dict:
-    """Screen every labelled image below `folder`; return the JSON_KEYS dict."""
+    """Screen every labelled image below `folder`; return the JSON_KEYS dict.
+
+    Metrics are on in-scope images; `out_of_scope` counts the others (core.scope).
+    """
     from core.dataset import labelled_samples
     from core.metrics import binary_metrics
     from core.registry import load_model
@@ -37,11 +40,13 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
     threshold = model.threshold if threshold is None else threshold
     screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=False)
     by_path = {s.path: s for s in samples}
-    labels, probs, errors, rows = [], [], 0, []
+    labels, probs, errors, out_of_scope, rows = [], [], 0, 0, []
     for result in screener.screen([s.path for s in samples]):
         truth = by_path[str(result.path)].label
         if result.error:
             errors += 1
+        elif result.scope:
+            out_of_scope += 1
         else:
             labels.append(1 if truth == "PNEUMONIA" else 0)
             probs.append(result.probability)
@@ -53,9 +58,10 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
             writer.writerow(["path", "label", "probability", "prediction", "error"])
             writer.writerows(neutral_row(row) for row in rows)  # file names: no formulas
     if not labels:
-        raise ValueError("no image could be read")
+        raise ValueError("no image could be read" if not out_of_scope else
+                         f"all {out_of_scope} readable images are outside what the model knows (out of scope)")
     metrics = binary_metrics(labels, probs, threshold)
-    metrics.update(model=model.card.label, errors=errors)
+    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope)
     return {key: metrics[key] for key in JSON_KEYS}
 
 

@@ -33,7 +33,9 @@ def register(subparsers) -> None:
         "screen",
         help="screen every image in a folder and write a CSV of results",
         description="Screen every image below FOLDER with a registered model. Writes one CSV row per "
-                    "file (path,probability,prediction,threshold,model,error,scope) and keeps every result "
+                    "file (path,probability,prediction,threshold,model,error,scope; prediction is NORMAL, "
+                    "PNEUMONIA or OUT_OF_SCOPE, scope the reason an image is outside what the model "
+                    "knows) and keeps every result "
                     "in the results store, so unchanged files are not screened again. "
                     "Research use only, not a medical device.",
     )
