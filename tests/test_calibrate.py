@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
+from calibration_helpers import NEGATIVES, POSITIVES, brightness_model, save_brightness_model, write_site_folder
 from core import cli, paths
 from core.calibration import apply_temperature
 from core.metrics import (binary_metrics, bootstrap_auroc_ci, bootstrap_aurocs, evidence_shortfall,
@@ -107,52 +107,20 @@ def test_temperature_is_refitted_only_where_it_helps():
 
 
 # ---------------------------------------------------------------- the command
-POSITIVES, NEGATIVES = 70, 45
-
-
-def _write_folder(folder, positives=POSITIVES, negatives=NEGATIVES, seed=0):
-    """Tiny PNGs, pneumonia brighter on average (classes overlap); 2 images per patient."""
-    rng = np.random.default_rng(seed)
-    for label, count, mean in (("PNEUMONIA", positives, 150), ("NORMAL", negatives, 100)):
-        (folder / label).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            image = np.clip(rng.normal(rng.normal(mean, 30), 20, (40, 44)), 0, 255).astype(np.uint8)
-            name = f"person{i // 2}_bacteria_{i}.png" if label == "PNEUMONIA" else f"IM-{i // 2:04d}-{i:04d}.png"
-            cv2.imwrite(str(folder / label / name), image)
-    return folder
-
-
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
 
 
-def brightness_model(size: int = 32, weight: float = 12.0, bias: float = -6.0):
-    """p = sigmoid(weight * mean brightness + bias): an informative, over-confident toy model."""
-    import keras
-
-    inputs = keras.Input((size, size, 1))
-    x = keras.layers.Conv2D(1, 1, use_bias=False, name="last_conv", trainable=False)(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-    model = keras.Model(inputs, outputs)
-    model.layers[1].set_weights([np.ones((1, 1, 1, 1), dtype="float32")])
-    model.layers[-1].set_weights([np.array([[weight]], dtype="float32"), np.array([bias], dtype="float32")])
-    return model
-
-
 @pytest.fixture()
 def tiny(home):
-    from core.registry import ModelCard, save_model
-
-    card = ModelCard(name="tiny", architecture="tiny_cnn", input_size=32, threshold=0.5)
-    return save_model(brightness_model(), card, paths.user_models_dir())
+    return save_brightness_model(paths.user_models_dir())
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    return _write_folder(tmp_path_factory.mktemp("site"))
+    return write_site_folder(tmp_path_factory.mktemp("site"))
 
 
 def _raw(entry, folder):
@@ -167,7 +135,7 @@ def _raw(entry, folder):
 
 
 def test_calibrate_refuses_a_small_folder_and_says_how_many_more(tiny, tmp_path, capsys):
-    folder = _write_folder(tmp_path / "small", positives=20, negatives=30)
+    folder = write_site_folder(tmp_path / "small", positives=20, negatives=30)
     before = sorted(p.name for p in paths.user_models_dir().iterdir())
     assert cli.main(["calibrate", str(folder), "--model", "tiny"]) == 2
     err = capsys.readouterr().err
