@@ -105,14 +105,21 @@ def bootstrap_aurocs(labels, probabilities, resamples: int = BOOTSTRAP_RESAMPLES
     if len(pos) == 0 or len(neg) == 0:
         return None
     rng = np.random.default_rng(seed)
-    # How often each image is drawn in each resample: (resamples, n) counts.
-    pos_counts = rng.multinomial(len(pos), np.full(len(pos), 1.0 / len(pos)), size=resamples)
-    neg_counts = rng.multinomial(len(neg), np.full(len(neg), 1.0 / len(neg)), size=resamples)
-    cumulative = np.concatenate([np.zeros((resamples, 1)), np.cumsum(neg_counts, axis=1)], axis=1)
-    below = cumulative[:, np.searchsorted(neg, pos, side="left")]  # drawn negatives scored lower
-    not_above = cumulative[:, np.searchsorted(neg, pos, side="right")]  # ...or tied
-    wins = below + 0.5 * (not_above - below)  # (resamples, positives)
-    return (pos_counts * wins).sum(axis=1) / (len(pos) * len(neg))
+    lower = np.searchsorted(neg, pos, side="left")  # negatives scored lower than each positive
+    upper = np.searchsorted(neg, pos, side="right")  # ...or tied with it
+    # Blocks of resamples keep memory at block x images whatever the set size.
+    block = max(1, min(resamples, 2_000_000 // (len(pos) + len(neg))))
+    aurocs = []
+    for start in range(0, resamples, block):
+        size = min(block, resamples - start)
+        # How often each image is drawn in each resample: (size, n) counts.
+        pos_counts = rng.multinomial(len(pos), np.full(len(pos), 1.0 / len(pos)), size=size)
+        neg_counts = rng.multinomial(len(neg), np.full(len(neg), 1.0 / len(neg)), size=size)
+        cumulative = np.concatenate([np.zeros((size, 1)), np.cumsum(neg_counts, axis=1)], axis=1)
+        below, not_above = cumulative[:, lower], cumulative[:, upper]
+        wins = below + 0.5 * (not_above - below)  # (size, positives)
+        aurocs.append((pos_counts * wins).sum(axis=1) / (len(pos) * len(neg)))
+    return np.concatenate(aurocs)
 
 
 def bootstrap_auroc_ci(labels, probabilities, resamples: int = BOOTSTRAP_RESAMPLES,

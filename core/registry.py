@@ -278,7 +278,6 @@ def register_copy(source: ModelEntry, card: ModelCard, directory: Path | None = 
             raise ModelError("the copied model differs from its source (disk error?); nothing registered")
         card.sha256 = expected
         card.created = card.created or now_iso()
-        _atomic_write_text(tmp_card, card.to_json())
         try:
             os.link(tmp_model, keras_path)  # fails if the name was taken meanwhile
         except FileExistsError:
@@ -287,8 +286,37 @@ def register_copy(source: ModelEntry, card: ModelCard, directory: Path | None = 
             if keras_path.exists():
                 raise ModelError(f"{keras_path.name} already exists; not overwriting it") from None
             os.replace(tmp_model, keras_path)
-        os.replace(tmp_card, card_path)
+        created = [keras_path]
+        try:
+            created += _copy_sidecars(source.keras_path, keras_path, card)  # before the card: it names them
+            _atomic_write_text(tmp_card, card.to_json())
+            os.replace(tmp_card, card_path)
+        except BaseException:
+            for path in created:  # no half-registered copy is left behind
+                path.unlink(missing_ok=True)
+            raise
     finally:
         for leftover in (Path(tmp_model), tmp_card):
             leftover.unlink(missing_ok=True)
     return ModelEntry(card, keras_path, shipped=False)
+
+
+def _copy_sidecars(source_keras: Path, target_keras: Path, card: ModelCard) -> list[Path]:
+    """Files stored with a model under its stem (e.g. `<stem>.scope.npz`, the scope
+    detector) go with a copy, renamed to the new stem; the card's scope_detector
+    entries that named the old file name the new one."""
+    import shutil
+
+    prefix = source_keras.stem + "."
+    copied = []
+    for sidecar in sorted(source_keras.parent.glob(f"{source_keras.stem}.*")):
+        if sidecar.suffix in (MODEL_SUFFIX, CARD_SUFFIX) or not sidecar.is_file():
+            continue
+        target = target_keras.with_name(target_keras.stem + "." + sidecar.name[len(prefix):])
+        if target.exists():
+            raise ModelError(f"{target.name} already exists; not overwriting it")
+        shutil.copyfile(sidecar, target)
+        copied.append(target)
+        card.scope_detector = {k: (target.name if v == sidecar.name else v)
+                               for k, v in (card.scope_detector or {}).items()}
+    return copied

@@ -6,6 +6,7 @@ choice of operating point, the refusal, and the registry entry, not accuracy.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -237,3 +238,20 @@ def test_without_model_calibrate_starts_from_the_default(tiny, site, monkeypatch
     monkeypatch.setattr(registry, "DEFAULT_MODEL", "tiny")
     assert cli.main(["calibrate", str(site)]) == 0
     assert registry.find_model("tiny-site").card.site_validation["base_model"] == "tiny v1"
+
+
+def test_copy_takes_sidecar_files_along_and_never_overwrites(tiny, tmp_path):
+    from core.registry import ModelError, register_copy
+
+    sidecar = tiny.keras_path.with_name(tiny.keras_path.stem + ".scope.npz")
+    sidecar.write_bytes(b"detector arrays")
+    card = dataclasses.replace(tiny.card, name="copy", version=1,
+                               scope_detector={"file": sidecar.name, "threshold": 3.0})
+    entry = register_copy(tiny, card)
+    copied = entry.keras_path.with_name("copy-v1.scope.npz")
+    assert copied.read_bytes() == b"detector arrays"
+    assert entry.card.scope_detector == {"file": "copy-v1.scope.npz", "threshold": 3.0}
+    before = entry.keras_path.read_bytes(), entry.card_path.read_text()
+    with pytest.raises(ModelError, match="already exists"):
+        register_copy(tiny, dataclasses.replace(tiny.card, name="copy", version=1))
+    assert (entry.keras_path.read_bytes(), entry.card_path.read_text()) == before

@@ -73,7 +73,8 @@ def run(args) -> int:
         print(f"error: folder not found: {folder}", file=sys.stderr)
         return EXIT_USAGE
     if not 0.0 < args.target_sensitivity < 1.0:
-        print("error: --target-sensitivity must be above 0 and below 1", file=sys.stderr)
+        print("error: --target-sensitivity must be above 0 and below 1 (a target of 1 leaves no room "
+              "for a single missed pneumonia, so no finite set can show it is met)", file=sys.stderr)
         return EXIT_USAGE
     samples = labelled_samples(folder)
     if not samples:

@@ -42,6 +42,8 @@ class DataPage(QWizardPage):
         self.mode_group.addButton(self.train_radio)
         self.mode_group.addButton(self.calibrate_radio)
         (self.calibrate_radio if mode == CALIBRATE else self.train_radio).setChecked(True)
+        if mode == CALIBRATE:
+            self.setTitle("Labelled images from your site")
         self.folder_check = QCheckBox("A folder with NORMAL and PNEUMONIA sub-folders", self)
         self.folder_edit = QLineEdit(self)
         self.folder_edit.setPlaceholderText("folder path")
@@ -143,6 +145,7 @@ class DataPage(QWizardPage):
             self.start_check()
 
     def _mode_changed(self) -> None:
+        self.setTitle("Labelled images from your site" if self.mode == CALIBRATE else "Training data")
         self._show_problem()
         self.completeChanged.emit()
 

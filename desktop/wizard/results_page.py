@@ -66,6 +66,7 @@ class ResultsPage(QWizardPage):
         self.current_overlap = None  # comparison.Overlap or None
         self.current_note = ""
         self.target = 0.97
+        self.fine_tuned = False  # the new model started from the current one's weights
         self.auroc_ci: dict[str, list | None] = {}
         self.saved_entry = None
         self.job = None  # scoring the current model
