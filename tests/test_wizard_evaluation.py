@@ -164,3 +164,39 @@ def test_calibration_refuses_too_few_images_with_how_many_more(qtbot, home, smal
     assert page.job is None  # refused before screening anything
     assert not page.register_button.isEnabled() and not page.register_active_button.isEnabled()
     wizard.reject()
+
+
+def test_calibrate_from_the_readers_decisions(qtbot, home, tmp_path):
+    from core import paths
+    from core.dataset import labelled_samples
+    from core.registry import find_model
+    from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE
+    from core.store import ResultStore
+    from desktop.wizard import open_site_calibration
+
+    study = write_site_folder(tmp_path / "study", seed=3)
+    store = ResultStore(tmp_path / "results.sqlite3")
+    for i, sample in enumerate(labelled_samples(study)):
+        # The reader confirms half of the AI calls and corrects the other half: the label is theirs.
+        wrong_call = NEGATIVE if sample.label == POSITIVE else POSITIVE
+        decision, ai_call = (AGREE, sample.label) if i % 2 else (DISAGREE, wrong_call)
+        store.add_decision(study, sample.path, decision, ai_call=ai_call, model="m v1", model_hash="h",
+                           probability=0.5, threshold=0.5)
+    base = save_brightness_model(paths.user_models_dir(), name="ward", training_folder=study)
+    window = StubMainWindow(study_folder=study, current_entry=base, store_path=store)
+    qtbot.addWidget(window)
+    wizard = open_site_calibration(window)
+    wizard.data_page.set_sources(decisions=True)
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=60_000)
+    assert wizard.data_page.check.counts == {"NORMAL": 45, "PNEUMONIA": 70}
+    wizard.next()
+    page = wizard.calibration_page
+    qtbot.waitUntil(lambda: page.calibration is not None, timeout=120_000)
+    assert "Careful: 115 of these images" in page.overlap_label.text()  # checked by path
+    with qtbot.waitSignal(wizard.modelRegistered, timeout=60_000):
+        page.register_button.click()
+    record = find_model("ward-site").card.site_validation
+    assert "reader's decisions" in record["folder"] and record["counts"] == {"NORMAL": 45, "PNEUMONIA": 70}
+    assert window.selected == []  # registered, not made active
+    wizard.accept()
+    store.close()
