@@ -42,12 +42,9 @@ def score_model(entry, paths: list[str], report=None, cancel: threading.Event | 
 
 
 def new_model_probs(outcome) -> np.ndarray:
-    """The new model's validation probabilities on its card's scale.
-
-    TrainOutcome.val_probs are the network's raw outputs; the card's
-    temperature (1 unless training fitted one) calibrates them.
-    """
-    return apply_temperature(outcome.val_probs, getattr(outcome.card, "temperature", 1.0))
+    """The new model's validation probabilities on its card's scale: core.training
+    returns them calibrated already (card.temperature applied), like screening."""
+    return np.asarray(outcome.val_probs, dtype=float)
 
 
 def _scored(labels, probs):
@@ -160,10 +157,18 @@ def card_for_saving(outcome, name: str, version: int, threshold: float):
     card = dataclasses.replace(outcome.card, name=name.strip(), version=int(version),
                                threshold=storable_threshold(threshold), sha256="", created="",
                                training_data=dict(outcome.card.training_data))
-    metrics = metrics_with_ci(outcome.val_labels, new_model_probs(outcome), card.threshold)
-    metrics["best_epoch"] = outcome.card.validation_metrics.get("best_epoch")
-    card.validation_metrics = metrics
     chosen = outcome.card.threshold
+    trained = dict(outcome.card.validation_metrics)
+    if abs(card.threshold - chosen) <= 1e-9 and {"tp", "fn", "tn", "fp"} <= trained.keys():
+        # Training's own protocol (threshold and metrics from different parts) stands.
+        trained["ci95"] = dict(confidence_intervals(trained), **(trained.get("ci95") or {}))
+        card.validation_metrics = trained
+        return card
+    metrics = metrics_with_ci(outcome.val_labels, new_model_probs(outcome), card.threshold)
+    metrics["best_epoch"] = trained.get("best_epoch")
+    metrics["protocol"] = ("threshold picked by the reader in the training wizard; measured on all "
+                           "validation images, the ones it was picked on (optimistic)")
+    card.validation_metrics = metrics
     if abs(card.threshold - chosen) > 1e-9:
         card.notes = (f"{outcome.card.notes}; threshold set to {card.threshold:g} by the reader "
                       f"in the training wizard (validation choice was {chosen:g})")
