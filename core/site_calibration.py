@@ -231,3 +231,31 @@ def register(base_entry, calibration: SiteCalibration, name: str | None = None, 
                 raise
             version += 1
     raise ModelError(f"no free file name for {name}")
+
+
+def site_validation_record(entry, folder, batch_size: int = 32, report=None, cancel=None) -> dict:
+    """A model measured as it is (its own threshold and temperature) on a labelled
+    folder it was not trained on: what a card's `site_validation` holds for an
+    uncalibrated model (e.g. the shipped ones on chest_xray/site_validation)."""
+    from core.dataset import labelled_samples
+
+    samples = labelled_samples(folder)
+    readable, raw, unreadable = screen_samples(entry, samples, batch_size, report, cancel)
+    if not readable:
+        raise CalibrationRefused(f"no readable labelled images in {folder}")
+    labels = np.array([s.target for s in readable])
+    card = entry.card
+    temperature = float(getattr(card, "temperature", 1.0) or 1.0)
+    probabilities = apply_temperature(raw, temperature)
+    shown, uncalibrated = calibration_report(labels, probabilities), calibration_report(labels, raw)
+    return {
+        "kind": "external validation at the model's own operating point",
+        "folder": str(folder), "model": card.label,
+        "counts": {c: int(sum(s.label == c for s in readable)) for c in CLASSES},
+        "patients": {c: len({s.patient for s in readable if s.label == c}) for c in CLASSES},
+        "unreadable": len(unreadable), "threshold": card.threshold, "temperature": temperature,
+        "metrics": metrics_with_ci(labels, probabilities, card.threshold),
+        "ece": shown["ece"], "brier": shown["brier"],
+        "ece_uncalibrated": uncalibrated["ece"], "brier_uncalibrated": uncalibrated["brier"],
+        "ci_method": CI_METHOD,
+    }

@@ -255,3 +255,21 @@ def test_copy_takes_sidecar_files_along_and_never_overwrites(tiny, tmp_path):
     with pytest.raises(ModelError, match="already exists"):
         register_copy(tiny, dataclasses.replace(tiny.card, name="copy", version=1))
     assert (entry.keras_path.read_bytes(), entry.card_path.read_text()) == before
+
+
+def test_site_validation_record_measures_a_model_as_it_is(home, site):
+    from core.registry import ModelCard, save_model
+    from core.site_calibration import site_validation_record
+
+    card = ModelCard(name="warm", architecture="tiny_cnn", input_size=32, threshold=0.6, temperature=2.0)
+    entry = save_model(brightness_model(), card, paths.user_models_dir())
+    record = site_validation_record(entry, site)
+    labels, raw = _raw(entry, site)
+    calibrated = apply_temperature(raw, 2.0)
+    m = record["metrics"]
+    expected = binary_metrics(labels, calibrated, 0.6)
+    assert (m["tp"], m["fp"], m["threshold"]) == (expected["tp"], expected["fp"], 0.6)
+    assert record["counts"] == {"NORMAL": NEGATIVES, "PNEUMONIA": POSITIVES}
+    assert record["brier"] == pytest.approx(np.mean((calibrated - labels) ** 2))
+    assert record["brier_uncalibrated"] == pytest.approx(np.mean((raw - labels) ** 2))
+    assert m["ci95"]["specificity"] == list(wilson_interval(m["tn"], m["tn"] + m["fp"]))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from calibration_helpers import brightness_model, save_brightness_model, write_site_folder
+from core.metrics import wilson_interval
 from wizard_helpers import StubMainWindow
 
 
@@ -200,3 +201,18 @@ def test_calibrate_from_the_readers_decisions(qtbot, home, tmp_path):
     assert window.selected == []  # registered, not made active
     wizard.accept()
     store.close()
+
+
+def test_a_saved_card_keeps_trainings_protocol_unless_the_threshold_moved(tmp_path, site):
+    from desktop.wizard.comparison import card_for_saving
+
+    outcome = fake_outcome(site, tmp_path)
+    protocol = {"tp": 30, "fn": 1, "tn": 20, "fp": 4, "n": 55, "sensitivity": 30 / 31, "auroc": 0.9,
+                "protocol": "validation halved by patient", "best_epoch": 3}
+    outcome.card.validation_metrics = dict(protocol)
+    kept = card_for_saving(outcome, "m", 1, outcome.card.threshold).validation_metrics
+    assert kept["protocol"] == "validation halved by patient" and kept["tp"] == 30
+    assert kept["ci95"]["sensitivity"] == list(wilson_interval(30, 31))
+    moved = card_for_saving(outcome, "m", 1, 0.9).validation_metrics
+    assert moved["threshold"] == pytest.approx(0.9) and "picked by the reader" in moved["protocol"]
+    assert moved["n"] == len(outcome.val_labels) and moved["best_epoch"] == 3
