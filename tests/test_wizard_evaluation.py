@@ -7,6 +7,8 @@ test takes seconds on two busy cores.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,25 @@ def test_a_saved_card_keeps_trainings_protocol_unless_the_threshold_moved(tmp_pa
     moved = card_for_saving(outcome, "m", 1, 0.9).validation_metrics
     assert moved["threshold"] == pytest.approx(0.9) and "picked by the reader" in moved["protocol"]
     assert moved["n"] == len(outcome.val_labels) and moved["best_epoch"] == 3
+
+
+def test_training_overlap_finds_images_inside_the_folder_and_copies_of_them(tmp_path, site):
+    import os
+    import shutil
+
+    from core import paths
+    from core.registry import ModelCard
+    from desktop.wizard.comparison import training_overlap
+
+    inside = sorted((site / "NORMAL").iterdir())[:3]
+    elsewhere = tmp_path / "study"
+    elsewhere.mkdir()
+    copied = [Path(shutil.copy(p, elsewhere / p.name)) for p in sorted((site / "PNEUMONIA").iterdir())[:2]]
+    unrelated = elsewhere / "unrelated.png"
+    unrelated.write_bytes(b"not from the training folder")
+    relative = os.path.relpath(site, paths.bundle_root())  # cards record it relative to the repository
+    card = ModelCard(name="m", architecture="custom_cnn", training_data={"folder": relative})
+    overlap = training_overlap(card, [str(p) for p in inside + copied + [unrelated]])
+    assert (overlap.seen, overlap.total) == (5, 6)
+    assert "5 of these images (6)" in overlap.sentence()
+    assert training_overlap(ModelCard(name="m", architecture="x", training_data={"folder": "/nowhere"}), []) is None
