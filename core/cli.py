@@ -11,7 +11,7 @@ import os
 import sys
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("info", "models", "train", "evaluate", "screen", "fit_scope")
+COMMAND_MODULES = ("info", "models", "train", "evaluate", "calibrate", "screen", "fit_scope")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -482,3 +482,76 @@ def _atomic_write_text(path: Path, text: str) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def register_copy(source: ModelEntry, card: ModelCard, directory: Path | None = None) -> ModelEntry:
+    """Register `card` with a byte-for-byte copy of `source`'s weights (e.g. a site
+    calibration: same network, new operating point). Never overwrites a file:
+    the copy takes `<name>-v<version>.keras` only if that name is free.
+    """
+    import shutil
+
+    problem = not card.name.strip() or any(c in card.name for c in '/\\:*?"<>|')
+    if problem:
+        raise ModelError("a model name must be non-empty and contain no / \\ : * ? \" < > |")
+    expected = sha256_of(source.keras_path)
+    if expected != source.card.sha256:
+        raise ModelError(f"model {source.label} does not match its card: refusing to copy it")
+    directory = Path(directory).resolve() if directory else paths.user_models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    keras_path = directory / f"{card.name}-v{card.version}{MODEL_SUFFIX}"
+    card_path = keras_path.with_suffix(CARD_SUFFIX)
+    if keras_path.exists() or card_path.exists():
+        raise ModelError(f"{keras_path.name} already exists; not overwriting it")
+    fd, tmp_model = tempfile.mkstemp(suffix=MODEL_SUFFIX, dir=directory, prefix=".copying-")
+    os.close(fd)
+    tmp_card = card_path.with_name(f".saving-{card_path.name}")
+    try:
+        shutil.copyfile(source.keras_path, tmp_model)
+        os.chmod(tmp_model, 0o644)
+        if sha256_of(Path(tmp_model)) != expected:
+            raise ModelError("the copied model differs from its source (disk error?); nothing registered")
+        card.sha256 = expected
+        card.created = card.created or now_iso()
+        try:
+            os.link(tmp_model, keras_path)  # fails if the name was taken meanwhile
+        except FileExistsError:
+            raise ModelError(f"{keras_path.name} already exists; not overwriting it") from None
+        except OSError:  # no hard links on this file system: check, then rename
+            if keras_path.exists():
+                raise ModelError(f"{keras_path.name} already exists; not overwriting it") from None
+            os.replace(tmp_model, keras_path)
+        created = [keras_path]
+        try:
+            created += _copy_sidecars(source.keras_path, keras_path, card)  # before the card: it names them
+            _atomic_write_text(tmp_card, card.to_json())
+            os.replace(tmp_card, card_path)
+        except BaseException:
+            for path in created:  # no half-registered copy is left behind
+                path.unlink(missing_ok=True)
+            raise
+    finally:
+        for leftover in (Path(tmp_model), tmp_card):
+            leftover.unlink(missing_ok=True)
+    return ModelEntry(card, keras_path, shipped=False)
+
+
+def _copy_sidecars(source_keras: Path, target_keras: Path, card: ModelCard) -> list[Path]:
+    """Files stored with a model under its stem (e.g. `<stem>.scope.npz`, the scope
+    detector) go with a copy, renamed to the new stem; the card's scope_detector
+    entries that named the old file name the new one."""
+    import shutil
+
+    prefix = source_keras.stem + "."
+    copied = []
+    for sidecar in sorted(source_keras.parent.glob(f"{source_keras.stem}.*")):
+        if sidecar.suffix in (MODEL_SUFFIX, CARD_SUFFIX) or not sidecar.is_file():
+            continue
+        target = target_keras.with_name(target_keras.stem + "." + sidecar.name[len(prefix):])
+        if target.exists():
+            raise ModelError(f"{target.name} already exists; not overwriting it")
+        shutil.copyfile(sidecar, target)
+        copied.append(target)
+        card.scope_detector = {k: (target.name if v == sidecar.name else v)
+                               for k, v in (card.scope_detector or {}).items()}
+    return copied
