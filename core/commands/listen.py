@@ -103,7 +103,8 @@ def serve(config) -> int:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # per-PDU chatter otherwise
+    for chatty in ("pynetdicom", "highdicom"):  # per-PDU and per-module chatter otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _warn_if_open(args) -> None:
