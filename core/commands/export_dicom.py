@@ -77,20 +77,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _send(export, node, calling: str) -> int:
-    import tempfile
+    from core.pacs.export import send_study_results
+    from core.pacs.sender import SendError
 
-    from core.pacs.export import write_objects
-    from core.pacs.sender import SendError, send_files
-
-    with tempfile.TemporaryDirectory(prefix="pneumoscan-send-") as temp:
-        files = write_objects(export, temp)
-        try:
-            outcome = send_files(node, calling, files)
-        except SendError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
-    failed = [error for error in outcome.values() if error]
-    print(f"sent {len(outcome) - len(failed)} of {len(outcome)} object(s) to {node}", file=sys.stderr)
+    try:
+        sent, failed = send_study_results(export, node, calling)
+    except SendError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"sent {sent} of {sent + len(failed)} object(s) to {node}", file=sys.stderr)
     for error in sorted(set(failed)):
         print(f"error: {error}", file=sys.stderr)
     return EXIT_FAILURE if failed else EXIT_OK

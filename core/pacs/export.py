@@ -73,3 +73,16 @@ def write_objects(export: StudyExport, out_dir) -> list[Path]:
             raise
         written.append(target)
     return written
+
+
+def send_study_results(export: StudyExport, node, calling_ae_title: str) -> tuple[int, list[str]]:
+    """Send the objects straight to a node: (how many were stored, error messages).
+
+    Raises core.pacs.sender.SendError when the node cannot be reached at all.
+    """
+    from core.pacs.sender import send_files
+
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-send-") as temp:
+        outcome = send_files(node, calling_ae_title, write_objects(export, temp))
+    failed = [error for error in outcome.values() if error]
+    return len(outcome) - len(failed), failed

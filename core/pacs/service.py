@@ -58,6 +58,11 @@ class PacsService:
     def port(self) -> int:
         return self.listener.port
 
+    @property
+    def model_hash(self) -> str:
+        """The screening model's SHA-256 (results are stored under it); valid after start()."""
+        return self._adapter.model_hash
+
     def start(self) -> "PacsService":
         from core.pacs.delivery import DeliveryWorker
         from core.pacs.screening_adapter import ScreeningAdapter
