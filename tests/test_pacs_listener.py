@@ -6,9 +6,11 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless, generate_uid
 
 from pacs_fixtures import adapter, associate, c_store, make_service, store, tiny_model_entry  # noqa: F401
+from orthanc_server import wait_for
 from pacs_helpers import CR_IMAGE, DX_FOR_PRESENTATION, make_dataset
 
 VERIFICATION = "1.2.840.10008.1.1"
+pytestmark = pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")  # the malicious UIDs, on purpose
 
 
 @pytest.fixture
@@ -73,6 +75,27 @@ def test_oversize_file_is_refused_with_out_of_resources(tmp_path, adapter, store
         service.stop()
     names = {p.name for p in service.inbox.files()}
     assert names == {f"{small.SOPInstanceUID}.dcm"}
+
+
+def test_huge_file_is_cut_off_while_it_streams(tmp_path, adapter, store):  # noqa: F811
+    from core.pacs.listener import STREAM_SLACK_BYTES
+
+    service = make_service(tmp_path, adapter, store, max_file_bytes=20_000).start()
+    try:
+        huge = make_dataset(rows=1024, cols=1024)  # 2 MiB: past the limit plus the slack
+        assert len(huge.PixelData) > 20_000 + STREAM_SLACK_BYTES
+        assoc = associate(service.port, [DX_FOR_PRESENTATION], [ExplicitVRLittleEndian])
+        try:
+            status = assoc.send_c_store(huge)
+        except Exception:  # the abort may surface as an error in the sender
+            status = None
+        assert not status or "Status" not in status  # no success: the association was aborted
+        assert wait_for(lambda: not assoc.is_established, timeout=10)
+        # the node keeps serving
+        assert c_store(service.port, [make_dataset(rows=16, cols=16)]) == [0]
+    finally:
+        service.stop()
+    assert len(service.inbox.files()) == 1
 
 
 def test_nearly_full_disk_is_refused(tmp_path, adapter, store):  # noqa: F811

@@ -77,12 +77,14 @@ def serve(config) -> int:
     from core.screening import configure_for_screening
     from core.store import StoreError
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    try:
+        service = PacsService(config)
+    except OSError as exc:
+        print(f"error: cannot use {config.inbox} as the inbox: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     configure_for_screening()
     try:
-        service = PacsService(config).start()
+        service.start()
     except (ModelError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -90,6 +92,17 @@ def serve(config) -> int:
         print(f"error: cannot listen on {config.listener.bind}:{config.listener.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return EXIT_FAILURE
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _serve_until(stop, service, config)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
+
+
+def _serve_until(stop: threading.Event, service, config) -> None:
     print(f"PneumoScan listening as {config.listener.ae_title} on {config.listener.bind}:{service.port}, "
           f"inbox {service.inbox.root}"
           + (f", results to {config.send_results_to}" if config.send_results_to else "")
@@ -98,12 +111,23 @@ def serve(config) -> int:
         pass
     logging.getLogger("pneumoscan.pacs").info("stopping: finishing transfers, screening and delivery")
     service.stop()
-    return EXIT_OK
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (so in-process callers that swap it, e.g. tests, get the lines)."""
+
+    stream = property(lambda self: sys.stderr, lambda self, value: None)
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    for chatty in ("pynetdicom", "highdicom"):  # per-PDU and per-module chatter otherwise
+    log = logging.getLogger("pneumoscan.pacs")
+    log.setLevel(logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    # pynetdicom and highdicom log per PDU and per module at INFO: warnings only.
+    for chatty in ("pynetdicom", "highdicom"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 

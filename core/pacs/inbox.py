@@ -22,6 +22,13 @@ SUFFIX = ".dcm"
 STATE_DIR = ".pneumoscan"  # listener state (outbox) kept with its data; never a valid UID
 
 
+def size_text(size: int) -> str:
+    for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
 class InboxRefusal(Exception):
     """A file the inbox will not take (readable message)."""
 
@@ -60,12 +67,12 @@ class Inbox:
     def check_room(self, size: int) -> None:
         """Refuse a file above the size limit or one that would leave the disk nearly full."""
         if size > self.max_file_bytes:
-            raise InboxRefusal(f"file of {size / 1024 ** 2:.1f} MiB is above the inbox limit of "
-                               f"{self.max_file_bytes / 1024 ** 2:.1f} MiB")
+            raise InboxRefusal(f"file of {size_text(size)} is above the inbox limit of "
+                               f"{size_text(self.max_file_bytes)}")
         free = shutil.disk_usage(self.root).free
         if free - size < self.min_free_bytes:
-            raise InboxRefusal(f"disk nearly full: {free / 1024 ** 3:.2f} GiB free, the inbox keeps at least "
-                               f"{self.min_free_bytes / 1024 ** 3:.2f} GiB free")
+            raise InboxRefusal(f"disk nearly full: {size_text(free)} free, the inbox keeps at least "
+                               f"{size_text(self.min_free_bytes)} free")
 
     def write(self, study_uid, sop_uid, chunks) -> StoredFile:
         """Write the byte chunks atomically as the instance's file (replacing a resend)."""

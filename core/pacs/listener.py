@@ -11,6 +11,7 @@ understand (bad or missing UIDs).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -18,13 +19,16 @@ from typing import Callable
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 
-from core.pacs.inbox import Inbox, InboxRefusal, StoredFile
+from core.pacs.inbox import Inbox, InboxRefusal, StoredFile, size_text
 from core.pacs.nodes import InvalidIdentifier, check_ae_title
 
 log = logging.getLogger("pneumoscan.pacs")
 
 DEFAULT_BIND = "127.0.0.1"
 DRAIN_TIMEOUT_S = 60.0  # how long a stop waits for transfers in progress
+# A file is refused (A700) when complete; one that streams this far past the
+# limit is cut off mid-transfer (association aborted), so it never fills memory.
+STREAM_SLACK_BYTES = 1024 ** 2
 
 STORAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.1": "Computed Radiography Image Storage",
@@ -77,6 +81,8 @@ class StoreListener:
         self.inbox = inbox
         self.on_stored = on_stored
         self._server = None
+        self._lock = threading.Lock()
+        self._streamed: dict[int, int] = {}  # association id -> bytes received since its last request
 
     @property
     def port(self) -> int:
@@ -96,7 +102,8 @@ class StoreListener:
         for sop_class in STORAGE_CLASSES:
             ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
         handlers = [(evt.EVT_C_STORE, self._handle_store), (evt.EVT_C_ECHO, self._handle_echo),
-                    (evt.EVT_REJECTED, self._handle_rejected)]
+                    (evt.EVT_REJECTED, self._handle_rejected), (evt.EVT_DATA_RECV, self._handle_data),
+                    (evt.EVT_CONN_CLOSE, self._forget)]
         self._server = ae.start_server((self.config.bind, int(self.config.port)), block=False,
                                        evt_handlers=handlers)
         log.info("listening as %s on %s:%d", self.config.ae_title, self.config.bind, self.port)
@@ -117,7 +124,29 @@ class StoreListener:
 
     # -- handlers (run in pynetdicom's association threads) -----------------
 
+    def _handle_data(self, event) -> None:
+        """Count what an association streams; cut it off once far past the size limit."""
+        key = id(event.assoc)
+        with self._lock:
+            total = self._streamed.get(key, 0) + len(event.data)
+            self._streamed[key] = total
+            cut_off = total > self.inbox.max_file_bytes + STREAM_SLACK_BYTES >= total - len(event.data)
+        if cut_off:
+            log.warning("association from %s aborted: a file streamed past the %s limit",
+                        _calling(event.assoc), size_text(self.inbox.max_file_bytes))
+            # Not from this (the association's own) thread: abort waits for it.
+            threading.Thread(target=event.assoc.abort, name="pneumoscan-abort", daemon=True).start()
+
+    def _forget(self, event) -> None:
+        with self._lock:
+            self._streamed.pop(id(event.assoc), None)
+
+    def _request_done(self, event) -> None:
+        with self._lock:
+            self._streamed[id(event.assoc)] = 0
+
     def _handle_echo(self, event) -> int:
+        self._request_done(event)
         log.info("C-ECHO from %s", _calling(event.assoc))
         return STATUS_SUCCESS
 
@@ -126,6 +155,7 @@ class StoreListener:
                     _calling(event.assoc), event.assoc.requestor.address)
 
     def _handle_store(self, event):
+        self._request_done(event)
         calling = _calling(event.assoc)
         raw = event.request.DataSet.getvalue()
         try:

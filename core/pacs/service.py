@@ -81,20 +81,30 @@ class PacsService:
             self._delivery = DeliveryWorker(self.outbox, self.config.listener.ae_title).start()
         self._requeue_unscreened()
         self._worker.start()
-        self.listener.start()
+        try:
+            self.listener.start()
+        except BaseException:  # e.g. port in use: leave nothing running behind
+            self._finish()
+            raise
         return self
 
     def stop(self) -> None:
         """Close the port, finish transfers and screening in progress, one last delivery pass."""
         self.listener.stop()
-        self._queue.put(None)
-        self._worker.join()
+        self._finish()
+        log.info("stopped")
+
+    def _finish(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
         if self._delivery is not None:
             self._delivery.stop()
+            self._delivery = None
             self.outbox.close()
         if self._own_store and self._store is not None:
             self._store.close()
-        log.info("stopped")
+            self._store = None
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every received file so far is screened (tests, the GUI's 'refresh')."""
