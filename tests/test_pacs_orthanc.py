@@ -105,3 +105,18 @@ def test_nothing_is_lost_when_the_pacs_and_the_node_restart(tmp_path, orthanc, a
     finally:
         restarted.stop()
     assert count_results(orthanc) == (3, 3)  # and nothing twice
+
+
+def test_export_dicom_sends_a_study_to_the_pacs(tmp_path, orthanc, tiny_model_entry, monkeypatch, capsys):  # noqa: F811
+    from core import cli
+    from pacs_helpers import write_dataset
+
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
+    study = generate_uid()
+    for i in range(2):
+        write_dataset(make_dataset(study, seed=20 + i, instance=i + 1), tmp_path / "study" / f"{i}.dcm")
+    code = cli.main(["export-dicom", str(tmp_path / "study"), "--send-to",
+                     f"{ORTHANC_AET}@127.0.0.1:{orthanc.dicom_port}", "--ae-title", NODE_AET,
+                     "--model", str(tiny_model_entry.keras_path)])
+    assert code == 0, capsys.readouterr().err
+    assert count_results(orthanc) == (2, 2)

@@ -115,3 +115,18 @@ def test_unscreenable_image_still_gets_an_sr_saying_why(tmp_path):
                           error="cannot decode JPEG 2000")
     values = read_sr(build_sr(read_source(source_path), result))
     assert values.call is None and values.probability is None and values.error == "cannot decode JPEG 2000"
+
+
+def test_source_without_patient_and_study_attributes_still_gets_results(tmp_path):
+    from core.pacs.results_dicom import result_objects
+
+    ds = make_dataset()
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                    "AccessionNumber", "StudyID", "ReferringPhysicianName", "InstanceNumber", "PatientOrientation"):
+        delattr(ds, keyword)
+    path = write_dataset(ds, tmp_path / "bare.dcm")
+    result = ScreenResult(path=str(path), probability=0.1, threshold=0.5, model="tiny", model_hash="cd" * 32)
+    objects = result_objects(path, result)
+    assert [o.kind for o in objects] == ["SR", "SC"]
+    assert all(o.dataset.StudyInstanceUID == ds.StudyInstanceUID for o in objects)
+    assert read_sr(objects[0].dataset).call == "NORMAL"

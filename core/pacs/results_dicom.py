@@ -94,9 +94,19 @@ def describe(result: ScreenResult) -> str:
     return f"{result.prediction} p={result.probability:.3f} (threshold {result.threshold:.3f}){scope}"
 
 
+# Patient and study attributes the result objects copy; Type 2 (present, may be
+# empty), so a source that lacks them still gets results.
+_COPIED_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                 "AccessionNumber", "StudyID", "ReferringPhysicianName")
+
+
 def read_source(path) -> pydicom.Dataset:
     """The source's header (no pixels): what the result objects copy and reference."""
-    return pydicom.dcmread(str(path), stop_before_pixels=True)
+    source = pydicom.dcmread(str(path), stop_before_pixels=True)
+    for keyword in _COPIED_TYPE2:
+        if keyword not in source:
+            setattr(source, keyword, "")
+    return source
 
 
 def _series_uid(source: pydicom.Dataset, result: ScreenResult, kind: str) -> str:

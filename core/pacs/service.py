@@ -143,7 +143,11 @@ class PacsService:
 
         result = self._adapter.screen(path)
         if self.outbox is not None:
-            queue_results(self.outbox, self.config.send_results_to, path, result)
+            try:
+                queue_results(self.outbox, self.config.send_results_to, path, result)
+            except Exception as exc:  # an odd source header: the result is still stored and shown
+                log.error("results for %s could not be built as DICOM, not sent: %s: %s",
+                          path.name, type(exc).__name__, exc)
         self._store.put_result(path.parent, result)
         self.screened += 1
         log.info("screened %s: %s", path.name, describe(result))
