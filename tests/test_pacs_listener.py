@@ -7,7 +7,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless, gen
 
 from pacs_fixtures import adapter, associate, c_store, make_service, store, tiny_model_entry  # noqa: F401
 from orthanc_server import wait_for
-from pacs_helpers import CR_IMAGE, DX_FOR_PRESENTATION, make_dataset
+from pacs_helpers import CR_IMAGE, DX_FOR_PRESENTATION, make_dataset, write_dataset
 
 VERIFICATION = "1.2.840.10008.1.1"
 pytestmark = pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")  # the malicious UIDs, on purpose
@@ -137,9 +137,36 @@ def test_unscreened_files_are_screened_at_the_next_start(tmp_path, adapter, stor
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     stored = inbox.write(ds.StudyInstanceUID, ds.SOPInstanceUID, [buffer.getvalue()])  # as if a crash followed
+    partial = stored.path.parent / ".incoming-x.part"  # a transfer cut off by the crash
+    partial.write_bytes(b"half a file")
     service = make_service(tmp_path, adapter, store).start()
     try:
         assert service.wait_idle(60)
     finally:
         service.stop()
     assert store.get_result(stored.path, adapter.model_hash) is not None
+    assert not partial.exists()
+
+
+def test_a_burst_is_screened_in_batches_in_order(tmp_path, adapter, store, monkeypatch):  # noqa: F811
+    batches = []
+    original = adapter.screen_files
+
+    def recording(paths):
+        batches.append(list(paths))
+        return original(paths)
+
+    monkeypatch.setattr(adapter, "screen_files", recording)
+    service = make_service(tmp_path, adapter, store)
+    study = generate_uid()
+    datasets = [make_dataset(study, seed=i) for i in range(5)]
+    for ds in datasets:  # already waiting when the node starts: one batch
+        write_dataset(ds, service.inbox.root / study / f"{ds.SOPInstanceUID}.dcm")
+    service.start()
+    try:
+        assert service.wait_idle(60)
+    finally:
+        service.stop()
+    assert len(batches) == 1 and len(batches[0]) == 5
+    for path in batches[0]:
+        assert store.get_result(path, adapter.model_hash).path == str(path.resolve())

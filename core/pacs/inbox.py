@@ -19,6 +19,7 @@ from core.pacs.nodes import InvalidIdentifier, check_uid
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 ** 2  # a large uncompressed DX is ~50 MB
 DEFAULT_MIN_FREE_BYTES = 1024 ** 3  # keep 1 GiB free for the OS, the store and the outbox
 SUFFIX = ".dcm"
+PARTIAL_PREFIX = ".incoming-"  # a file being written; never listed, removed at start
 STATE_DIR = ".pneumoscan"  # listener state (outbox) kept with its data; never a valid UID
 
 
@@ -78,7 +79,7 @@ class Inbox:
         """Write the byte chunks atomically as the instance's file (replacing a resend)."""
         target = self.path_for(study_uid, sop_uid)
         target.parent.mkdir(exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=target.parent)
+        fd, temp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".part", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
@@ -90,6 +91,14 @@ class Inbox:
             Path(temp).unlink(missing_ok=True)
             raise
         return StoredFile(target.parent.name, target.stem, target)
+
+    def remove_partial_files(self) -> int:
+        """Delete what an interrupted transfer left (call before listening); returns how many."""
+        removed = 0
+        for partial in self.root.glob(f"*/{PARTIAL_PREFIX}*"):
+            partial.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def studies(self) -> list[Path]:
         """Study folders (named by a valid StudyInstanceUID), newest change first."""

@@ -8,6 +8,7 @@ an adapter is created, never at module import.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 from core.results import ScreenResult
 
@@ -31,7 +32,11 @@ class ScreeningAdapter:
 
     def screen(self, path: Path) -> ScreenResult:
         """The result for one file (errors are in result.error, never raised)."""
-        return next(iter(self.screener.screen([path])))
+        return next(iter(self.screen_files([path])))
+
+    def screen_files(self, paths: list[Path]) -> Iterator[ScreenResult]:
+        """One result per file, in order; files that arrived together share batches."""
+        return self.screener.screen(list(paths))
 
 
 def scope_of(result: ScreenResult) -> str:

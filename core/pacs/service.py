@@ -21,6 +21,7 @@ from core.pacs.nodes import Node
 from core.pacs.outbox import Outbox
 
 log = logging.getLogger("pneumoscan.pacs")
+BATCH_SIZE = 16  # files screened together when a burst arrives
 
 
 @dataclass
@@ -79,6 +80,7 @@ class PacsService:
             if waiting:
                 log.info("%d result object(s) waiting in the outbox from an earlier run", waiting)
             self._delivery = DeliveryWorker(self.outbox, self.config.listener.ae_title).start()
+        self.inbox.remove_partial_files()
         self._requeue_unscreened()
         self._worker.start()
         try:
@@ -126,22 +128,48 @@ class PacsService:
             self._queue.put(path)
 
     def _screen_loop(self) -> None:
+        """Screen what has arrived, a batch at a time (a burst from a modality shares batches)."""
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch, markers, stopping = self._next_batch()
+            if batch:
+                try:
+                    results = list(self._adapter.screen_files(batch))
+                except Exception:  # the engine failed as a whole: a restart retries these files
+                    log.exception("screening %d file(s) failed", len(batch))
+                    results = []
+                for path, result in zip(batch, results):
+                    try:
+                        self._process(path, result)
+                    except Exception:  # e.g. the store is locked: this file is screened again at restart
+                        log.exception("could not record the result of %s", path.name)
+            for marker in markers:
+                marker.set()
+            if stopping:
                 return
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            try:
-                self._process(Path(item))
-            except Exception:  # one bad file must not stop the node
-                log.exception("screening %s failed", item)
 
-    def _process(self, path: Path) -> None:
+    def _next_batch(self) -> tuple[list[Path], list[threading.Event], bool]:
+        """Block for one item, then take whatever else is already waiting (up to BATCH_SIZE files)."""
+        batch, markers = [], []
+        item = self._queue.get()
+        while True:
+            if item is None:
+                return batch, markers, True
+            if isinstance(item, threading.Event):
+                markers.append(item)  # wait_idle: set once everything queued before it is done
+                if batch:
+                    return batch, markers, False
+            else:
+                batch.append(Path(item))
+            if len(batch) >= BATCH_SIZE:
+                return batch, markers, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, markers, False
+
+    def _process(self, path: Path, result) -> None:
         from core.pacs.results_dicom import describe
 
-        result = self._adapter.screen(path)
         if self.outbox is not None:
             try:
                 queue_results(self.outbox, self.config.send_results_to, path, result)
