@@ -2,8 +2,7 @@
 
 Accepts chest radiograph storage classes in the common transfer syntaxes
 (compressed ones are stored as received, never re-encoded), refuses calling AE
-titles outside the allow-list (when one is set) and called AE titles other
-than ours, and hands every file it stored to `on_stored` (which must return
+titles outside the allow-list (when one is set), and hands every file it stored to `on_stored` (which must return
 quickly: screening runs elsewhere). C-STORE statuses follow PS3.4 B.2.3:
 0xA700 out of resources (too large, disk nearly full), 0xC000 cannot
 understand (bad or missing UIDs).
@@ -35,6 +34,11 @@ STORAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.1.1": "Digital X-Ray Image Storage - For Presentation",
     "1.2.840.10008.5.1.4.1.1.1.1.1": "Digital X-Ray Image Storage - For Processing",
     "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+    # What film digitisers and img2dcm-style converters send.
+    "1.2.840.10008.5.1.4.1.1.7.1": "Multi-frame Single Bit Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image Storage",
 }
 TRANSFER_SYNTAXES = [
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
@@ -94,7 +98,9 @@ class StoreListener:
         from pynetdicom import AE, evt
 
         ae = AE(ae_title=self.config.ae_title)
-        ae.require_called_aet = True
+        # Like Orthanc's default, any called AE title is accepted (storescu says ANY-SCP
+        # unless told otherwise); who may send is the calling-AE allow-list's job.
+        ae.require_called_aet = False
         ae.require_calling_aet = list(self.config.allow_calling)
         ae.maximum_associations = 8
         ae.network_timeout = 60
