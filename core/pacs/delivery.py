@@ -10,6 +10,7 @@ from core.pacs.sender import SendError, send_files
 
 log = logging.getLogger("pneumoscan.pacs")
 IDLE_POLL_S = 30.0  # re-check even when nothing was added (clock changes, another writer)
+PASS_LIMIT = 32  # objects per delivery pass (a secondary capture is ~3 MB in memory)
 
 
 class DeliveryWorker:
@@ -33,7 +34,7 @@ class DeliveryWorker:
         """Send every due item once; returns how many were stored by their destination."""
         sent = 0
         by_node = defaultdict(list)
-        for item in self.outbox.due():
+        for item in self.outbox.due(limit=PASS_LIMIT):
             by_node[item.destination].append(item)
         for node, items in by_node.items():
             try:
@@ -64,7 +65,8 @@ class DeliveryWorker:
         while True:
             self.outbox.changed.clear()
             try:
-                self.deliver_due()
+                while self.deliver_due() == PASS_LIMIT:  # a full pass: more may be due at once
+                    pass
             except Exception:  # never let one bad pass end delivery
                 log.exception("delivery pass failed")
             if self._stop.is_set():

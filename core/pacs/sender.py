@@ -24,7 +24,15 @@ def send_files(node: Node, calling_ae_title: str, files: list[Path]) -> dict[Pat
     """
     from pynetdicom import AE
 
-    datasets = {Path(path): pydicom.dcmread(str(path)) for path in files}
+    outcome: dict[Path, str | None] = {}
+    datasets = {}
+    for path in map(Path, files):
+        try:
+            datasets[path] = pydicom.dcmread(str(path))
+        except (OSError, pydicom.errors.InvalidDicomError) as exc:
+            outcome[path] = f"cannot read {path.name}: {exc}"
+    if not datasets:
+        return outcome
     ae = AE(ae_title=calling_ae_title)
     ae.connection_timeout = CONNECT_TIMEOUT_S
     ae.acse_timeout = CONNECT_TIMEOUT_S
@@ -35,7 +43,6 @@ def send_files(node: Node, calling_ae_title: str, files: list[Path]) -> dict[Pat
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "no answer (node down or unreachable)"
         raise SendError(f"cannot send to {node}: {reason}")
-    outcome: dict[Path, str | None] = {}
     try:
         for path, ds in datasets.items():
             outcome[path] = _store(assoc, ds)

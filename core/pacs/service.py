@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,6 @@ class ServiceConfig:
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
     retry_base_delay: float = 5.0
     retry_max_delay: float = 600.0
-    extra: dict = field(default_factory=dict)
 
 
 class PacsService:
