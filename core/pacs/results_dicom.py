@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
