@@ -181,6 +181,7 @@ def load_model(name_or_entry: "str | ModelEntry | None" = None) -> LoadedModel:
             f"!= {entry.card.sha256[:12]}…): the file was changed or damaged; refusing to load it")
     import keras  # lazy: keeps start-up fast
 
+    import core.model_layers  # noqa: F401  registers the custom layers v2 graphs use
     try:
         model = keras.models.load_model(entry.keras_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive
