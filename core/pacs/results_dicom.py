@@ -216,14 +216,27 @@ def render_capture(source_path, result: ScreenResult) -> np.ndarray:
     else:
         grey = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
         rgb = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
-    rgb = np.ascontiguousarray(rgb)
-    scale = max(rgb.shape[1] / 1024.0, 0.35)
-    y = int(30 * scale) + 4
-    for line in capture_lines(result):
-        for colour, thickness in (((0, 0, 0), 4), ((255, 255, 0), 1)):  # outlined: readable on any pixel
-            cv2.putText(rgb, line, (int(10 * scale) + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, colour,
-                        max(1, int(thickness * scale * 1.5)), cv2.LINE_AA)
-        y += int(32 * scale) + 2
+    return _burn_in(np.ascontiguousarray(rgb), capture_lines(result))
+
+
+def _burn_in(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Yellow text on a dark band at the top left: readable on any image."""
+    import cv2
+
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(rgb.shape[1] / 1400.0, 0.3)
+    thickness = max(1, round(2 * scale))
+    sizes = [cv2.getTextSize(line, font, scale, thickness) for line in lines]
+    line_height = max(h + base for (_, h), base in sizes) + max(2, round(8 * scale))
+    margin = max(2, round(8 * scale))
+    width = min(rgb.shape[1], max(w for (w, _), _ in sizes) + 2 * margin)
+    height = min(rgb.shape[0], line_height * len(lines) + margin)
+    band = rgb[:height, :width]
+    band[:] = (band.astype(np.float32) * 0.25).astype(np.uint8)  # darken, keep a hint of the image
+    y = margin
+    for line, ((_, h), _) in zip(lines, sizes):
+        y += line_height
+        cv2.putText(rgb, line, (margin, y - (line_height - h) // 2), font, scale, (255, 255, 0), thickness,
+                    cv2.LINE_AA)
     return rgb
 
 
