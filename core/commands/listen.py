@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                     "Research use only, not a medical device.",
     )
     parser.add_argument("--port", type=int, required=True, metavar="PORT", help="TCP port to listen on")
-    parser.add_argument("--ae-title", required=True, metavar="AET", help="this node's AE title (also the calling AE title when it sends results)")
+    parser.add_argument("--ae-title", required=True, metavar="AET",
+                        help="this node's AE title (also the calling AE title when it sends results)")
     parser.add_argument("--inbox", required=True, metavar="DIR", help="folder for received studies")
     parser.add_argument("--model", metavar="NAME", default=None,
                         help="registered model ('name' or 'name vN') or a .keras file (default: the default model)")
