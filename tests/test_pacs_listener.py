@@ -171,3 +171,15 @@ def test_a_burst_is_screened_in_batches_in_order(tmp_path, adapter, store, monke
     assert len(batches) == 1 and len(batches[0]) == 5
     for path in batches[0]:
         assert store.get_result(path, adapter.model_hash).path == str(path.resolve())
+
+
+def test_stop_finishes_screening_what_was_received(tmp_path, adapter, store):  # noqa: F811
+    service = make_service(tmp_path, adapter, store).start()
+    datasets = [make_dataset(seed=30 + i) for i in range(4)]
+    try:
+        assert c_store(service.port, datasets) == [0, 0, 0, 0]
+    finally:
+        service.stop()  # no wait_idle: stop itself must drain the queue
+    files = service.inbox.files()
+    assert len(files) == 4
+    assert all(store.get_result(path, adapter.model_hash) is not None for path in files)

@@ -119,8 +119,8 @@ class StoreListener:
         if self._server is None:
             return
         server, self._server = self._server, None
+        server.shutdown()  # no new associations; those already open keep their threads
         active = server.active_associations
-        server.shutdown()
         deadline = time.monotonic() + drain_timeout
         for assoc in active:
             assoc.join(max(0.0, deadline - time.monotonic()))
