@@ -137,6 +137,21 @@ class _DecodeOnce:
             return self._kept.pop(str(path), (None, None))
 
 
+def _keep(store, folder, result: ScreenResult, warned: list) -> None:
+    """Commit one result. A store still busy after its retries costs the reuse on a
+    rerun (said once, on stderr), never the run or the result itself."""
+    import sys
+
+    from core.store import StoreError
+
+    try:
+        store.put_result(folder, result)
+    except StoreError as exc:
+        if not warned:
+            warned.append(exc)
+            print(f"warning: results are not being kept for reuse: {exc}", file=sys.stderr)
+
+
 def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_failed: bool = True,
                  cancel: threading.Event | None = None, threshold: float | None = None,
                  rescreen: bool = False, study_folder=None, batch_size: int = 16,
@@ -168,6 +183,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
 
     decode = _DecodeOnce(thumbnail_side, display_max_side)
     fresh: Iterator[ScreenResult] | None = None
+    warned: list = []
     if screener is not None:
         screener.decode = decode
         threshold = screener.threshold
@@ -204,7 +220,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
         if result is None:
             return None
         # Committed before it is reported; a list of files without a folder is filed by its own folder.
-        store.put_result(folder if folder is not None else Path(result.path).parent, result)
+        _keep(store, folder if folder is not None else Path(result.path).parent, result, warned)
         thumb, display = decode.take(result.path)
         done += 1
         return StudyItem(SCREENED, result, thumbnail=thumb, display=display, done=done, total=total)

@@ -34,6 +34,7 @@ def describe_history_entry(decision) -> str:
 
 def _wrapping_label(parent) -> QLabel:
     label = wrapping(QLabel("-", parent))
+    label.setTextFormat(Qt.TextFormat.PlainText)  # file names and DICOM text are data, never markup
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from core.results import DISAGREE, NEGATIVE, POSITIVE
+from core.csvsafe import neutral_row
+from core.results import DISAGREE, NEGATIVE, POSITIVE, classify
 
 CSV_COLUMNS = ("file", "path", "patient_id", "view", "study_date", "probability", "threshold", "ai_call",
                "truth", "reader_decision", "reader_label", "decision_ai_call", "reader", "decision_time",
@@ -100,7 +101,8 @@ def write_csv(rows: list[ExportRow], path) -> Path:
             record = {f.name: getattr(row, f.name) for f in fields(row) if f.name in CSV_COLUMNS}
             if record["probability"] is not None:
                 record["probability"] = f"{record['probability']:.6f}"
-            writer.writerow({k: "" if record[k] is None else record[k] for k in CSV_COLUMNS})
+            # File names and DICOM text come from outside: neutralise formulas.
+            writer.writerow(neutral_row({k: "" if record[k] is None else record[k] for k in CSV_COLUMNS}))
     tmp.replace(path)  # never leave a half-written export under the real name
     return path
 

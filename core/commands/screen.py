@@ -33,7 +33,9 @@ def register(subparsers) -> None:
         "screen",
         help="screen every image in a folder and write a CSV of results",
         description="Screen every image below FOLDER with a registered model. Writes one CSV row per "
-                    "file (path,probability,prediction,threshold,model,error,scope) and keeps every result "
+                    "file (path,probability,prediction,threshold,model,error,scope; prediction is NORMAL, "
+                    "PNEUMONIA or OUT_OF_SCOPE, scope the reason an image is outside what the model "
+                    "knows) and keeps every result "
                     "in the results store, so unchanged files are not screened again. "
                     "Research use only, not a medical device.",
     )
@@ -55,11 +57,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         folder, threshold = _check_arguments(args)
-        from core.loader import discover
+        from core.discovery import discover_study
 
-        files = discover(folder)
+        discovery = discover_study(folder)
+        files = discovery.images
         if not files:
-            raise UsageError(f"no image files found in {folder}")
+            raise UsageError(f"no image files found in {folder}{_skipped_note(discovery)}")
         loaded = _load_model(args.model)
         screener = _make_screener(args, loaded, threshold)
     except UsageError as exc:
@@ -77,10 +80,34 @@ def run(args: argparse.Namespace) -> int:
         screened = _screen_folder(args, folder, files, screener, store)
     finally:
         store.close()
+    report_skipped(discovery, sys.stderr)
     if screened == 0:
         print(f"error: none of the {len(files)} files could be screened (see the error column)", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+MAX_SKIPPED_LISTED = 20
+
+
+def report_skipped(discovery, stream) -> None:
+    """The files that were not screened and why (stderr: the CSV stays clean)."""
+    for path, problem in discovery.index_errors:
+        print(f"warning: {path}: {problem}", file=stream)
+    if not discovery.skipped:
+        return
+    print(f"skipped {len(discovery.skipped)} file(s) that are not images:", file=stream)
+    for path, reason in discovery.skipped[:MAX_SKIPPED_LISTED]:
+        print(f"  {path}: {reason}", file=stream)
+    if len(discovery.skipped) > MAX_SKIPPED_LISTED:
+        print(f"  ... and {len(discovery.skipped) - MAX_SKIPPED_LISTED} more", file=stream)
+
+
+def _skipped_note(discovery) -> str:
+    if not discovery.skipped:
+        return ""
+    reasons = sorted({reason for _path, reason in discovery.skipped})
+    return f" ({len(discovery.skipped)} file(s) skipped: {'; '.join(reasons[:3])})"
 
 
 def _check_arguments(args) -> tuple[Path, float | None]:
@@ -168,7 +195,9 @@ def _csv_row(path: Path, result, model_label: str) -> tuple:
 
 
 def _write_row(out, writer, row) -> None:
-    writer.writerow(row)
+    from core.csvsafe import neutral_row
+
+    writer.writerow(neutral_row(row))  # file names come from outside: no formulas
     out.flush()  # a reader (or a kill) sees every finished row
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWizardPage
 
+from core.metrics import format_with_ci, metrics_with_ci
 from desktop.training_worker import BATCH, EPOCH, LOG, run_training, start_job
 from desktop.wizard.plots import TrainingCurves
 from desktop.formatting import format_duration
@@ -148,10 +149,14 @@ class TrainingPage(QWizardPage):
         self.progress.setValue(self.progress.maximum())
         self.time_label.clear()
         metrics = outcome.card.validation_metrics
-        auroc = metrics.get("auroc")
+        # AUROC and its interval on every validation image (both classes are there: training checks).
+        whole = metrics_with_ci(outcome.val_labels, outcome.val_probs, outcome.card.threshold)
+        auroc = whole["auroc"]
         self.status_label.setText(
             f"Finished. Best epoch {metrics.get('best_epoch')} of {len(outcome.history)}"
-            + (f", validation AUROC {auroc:.3f}" if auroc is not None else "")
+            + (f", validation AUROC {format_with_ci(auroc, whole['ci95']['auroc'], percent=False)} on "
+               f"{len(outcome.val_labels)} images (the best epoch was chosen on part of them, so this "
+               "leans optimistic)" if auroc is not None else "")
             + ". Next: compare with the current model and save.")
         self.completeChanged.emit()
 
