@@ -135,15 +135,29 @@ def group_of(key: str, folder: Path | None, meta: dict | None) -> tuple[str, str
     meta = meta or {}
     view = str(meta.get("ViewPosition") or "").strip().upper()
     dicom_patient = str(meta.get("PatientID") or "").strip()
+    path = Path(key)
+    parent = path.parent
+    inside = folder is not None and parent != folder and folder in parent.parents
     if dicom_patient:
         patient = dicom_patient
+    elif inside and parent.name.upper() not in LABELS:
+        patient = parent.name
     else:
-        path = Path(key)
-        parent = path.parent
-        inside = folder is not None and parent != folder and folder in parent.parents
-        patient = parent.name if inside and parent.name.upper() not in LABELS else patient_id(path)
+        # File-name rules only (dicom_patient="" reads no header: this runs on the GUI thread).
+        patient = patient_id(path, dicom_patient="")
+        if patient.startswith("file:"):  # unknown pattern: the file is its own patient
+            patient = _relative_stem(path, folder)
     study = str(meta.get("StudyInstanceUID") or "").strip() or patient
     return patient, study, view
+
+
+def _relative_stem(path: Path, folder: Path | None) -> str:
+    """`sub/name` without the suffix: unique within the study, and never a local path."""
+    try:
+        relative = path.relative_to(folder) if folder is not None else Path(path.name)
+    except ValueError:
+        relative = Path(path.name)
+    return relative.with_suffix("").as_posix()
 
 
 @dataclass

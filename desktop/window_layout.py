@@ -5,6 +5,8 @@ attributes, fixes the tab order across panes and sizes the layout to fit 1280x80
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
@@ -107,3 +109,16 @@ def fill_filter_combo(combo: QComboBox, session) -> None:
         combo.addItem(f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE)
     combo.setCurrentIndex(max(0, combo.findData(session.filter)))
     combo.blockSignals(False)
+
+
+def add_inbox(w) -> None:
+    """The PACS Inbox dock (desktop.inbox_panel): received studies open like any folder.
+    Shown when a listener has made its inbox; View > Inbox toggles it."""
+    from desktop.inbox_panel import InboxPanel
+
+    w.inbox = InboxPanel(parent=w)
+    w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, w.inbox)
+    w.inbox.studyOpened.connect(w.open_study)
+    w.inbox.message.connect(lambda text: w.statusBar().showMessage(text, 8000))
+    w.view_menu.addAction(w.inbox.toggleViewAction())
+    w.inbox.setVisible(Path(w.inbox.settings.inbox).is_dir())
