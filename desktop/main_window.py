@@ -230,6 +230,9 @@ class MainWindow(QMainWindow):
             result, thumbnail = payload
             key = self.session.add_results([result])[0]
             self.results_model.set_thumbnail(key, thumbnail)
+            self.viewer.forget(key)  # a fresh result may bring a heatmap
+            if key == self.session.current:
+                self._on_cursor(key)
             self._show_first_image()
         elif event == job_events.THUMBNAILS:
             for key, image in payload:

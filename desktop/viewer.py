@@ -398,9 +398,12 @@ class ViewerPanel(QWidget):
                     on_done=lambda view: self._loaded(request, view, caption),
                     on_error=lambda message: self._failed(request, key, message))
 
-    def forget(self) -> None:
-        """Drop cached display copies (another study or model: other heatmaps)."""
-        self._cache.clear()
+    def forget(self, key: str | None = None) -> None:
+        """Drop cached display copies: one (its result just changed) or all (another study or model)."""
+        if key is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key, None)
 
     def _loaded(self, request: int, view: ViewImage, caption: str) -> None:
         if request != self._request:

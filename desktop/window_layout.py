@@ -99,14 +99,20 @@ def restore_layout(w) -> None:
 
 
 def fill_filter_combo(combo: QComboBox, session) -> None:
-    """'All (600)', 'Not screened (535)', ... and, while a queue is open, the queue itself."""
+    """'All (600)', 'Not screened (535)', ... and, while a queue is open, the queue itself.
+    Texts are updated in place when the entries are the same (an open popup stays open)."""
     counts = session.filter_counts()
-    combo.blockSignals(True)
-    combo.clear()
-    for name, text in FILTERS.items():
-        combo.addItem(f"{text} ({counts[name]})", name)
+    entries = [(f"{text} ({counts[name]})", name) for name, text in FILTERS.items()]
     if session.queue_kind is not None:
-        combo.addItem(f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE)
+        entries.append((f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE))
+    combo.blockSignals(True)
+    if [combo.itemData(i) for i in range(combo.count())] == [name for _text, name in entries]:
+        for i, (text, _name) in enumerate(entries):
+            combo.setItemText(i, text)
+    else:
+        combo.clear()
+        for text, name in entries:
+            combo.addItem(text, name)
     combo.setCurrentIndex(max(0, combo.findData(session.filter)))
     combo.blockSignals(False)
 
