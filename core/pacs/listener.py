@@ -157,7 +157,7 @@ class StoreListener:
         return STATUS_SUCCESS
 
     def _handle_rejected(self, event) -> None:
-        log.warning("association from %s (%s) rejected: calling or called AE title not allowed",
+        log.warning("association from %s (%s) rejected: calling AE title not in the allow-list",
                     _calling(event.assoc), event.assoc.requestor.address)
 
     def _handle_store(self, event):
