@@ -180,10 +180,13 @@ def save_new_model(outcome, name: str, threshold: float, directory=None):
 
     The version is taken here, at save time, so two saves never collide.
     """
-    from core.registry import ModelError, next_version, save_model
+    from core.registry import ModelError, next_version, save_model, save_scope_detector
 
     problem = name_problem(name)
     if problem:
         raise ModelError(problem)
     card = card_for_saving(outcome, name, next_version(name.strip()), threshold)
-    return save_model(outcome.keras_model, card, directory)
+    entry = save_model(outcome.keras_model, card, directory)
+    detector = getattr(outcome, "scope_detector", None)
+    # The scope check is refit with every training and fine-tune, and travels with the model.
+    return save_scope_detector(entry, detector) if detector is not None else entry
