@@ -19,7 +19,6 @@ from core.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_interva
                           metrics_with_ci, storable_threshold, threshold_for_sensitivity)
 
 
-
 def score_model(entry, paths: list[str], report=None, cancel: threading.Event | None = None,
                 batch_size: int = 32) -> np.ndarray:
     """Calibrated probabilities of a registered model on `paths` (NaN where a file fails).
