@@ -49,6 +49,8 @@ INTENDED_USE = {
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--record-site"]:
+        return record_site(sys.argv[2])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("staged", help="the finalised candidate's .keras (card beside it)")
     parser.add_argument("name")
@@ -59,9 +61,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from core import paths
-    from core.registry import (entry_from_file, load_scope_detector, save_model, save_scope_detector,
-                               load_model)
-    from core.site_calibration import site_validation_record
+    from core.registry import entry_from_file, load_model, load_scope_detector, save_model, save_scope_detector
 
     staged = entry_from_file(args.staged)
     loaded = load_model(staged)
@@ -81,12 +81,24 @@ def main() -> int:
     entry = save_model(loaded.keras_model, card, models)
     if detector is not None:
         entry = save_scope_detector(entry, detector)
+    # The registry trusts a shipped file only through the built-in hash table: rebuild it,
+    # then measure in a fresh process that imports the new table.
+    import subprocess
+
+    subprocess.run([sys.executable, str(ROOT / "packaging" / "hash_shipped_models.py")], check=True)
+    return subprocess.run([sys.executable, __file__, "--record-site", args.name]).returncode
+
+
+def record_site(name: str) -> int:
+    from core import paths
+    from core.registry import _atomic_write_text, entry_from_file
+    from core.site_calibration import site_validation_record
+
+    entry = entry_from_file(paths.shipped_models_dir() / f"{name}.keras")
     site = (ROOT / SITE).resolve()
     record = site_validation_record(entry, site)
     record["folder"] = str(SITE)
     entry.card.site_validation = record
-    from core.registry import _atomic_write_text
-
     _atomic_write_text(entry.card_path, entry.card.to_json())
     m = record["metrics"]
     print(f"{entry.keras_path.name}: site_validation AUROC {m['auroc']:.4f} {m['ci95'].get('auroc')}, "
