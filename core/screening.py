@@ -22,9 +22,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from core.calibration import apply_temperature
 from core.loader import ImageLoadError, LoadedImage
 from core.preprocessing import LOAD_MAX_SIDE_FACTOR, load_for_model
 from core.results import ScreenResult
+from core.scope import UNFAMILIAR, metadata_reason, population_of
 
 _tf_lock = threading.Lock()
 _device: str | None = None
@@ -113,10 +115,10 @@ def _full_shape(loaded: LoadedImage) -> tuple[int, int]:
     return tuple(int(v) for v in loaded.pixels.shape[:2])
 
 
-def _prepare(path, size: int) -> _Prepared:
+def _prepare(path, size: int, decode=load_for_model) -> _Prepared:
     """Decode + resize one file in a worker thread; never raises."""
     try:
-        x, loaded = load_for_model(path, size)  # the same preparation training used
+        x, loaded = decode(path, size)  # default: the same preparation training used
     except ImageLoadError as exc:
         return _Prepared(str(path), error=exc.message)
     except Exception as exc:  # a bad file must never stop a batch
@@ -157,7 +159,8 @@ class Screener:
     """Screens files with one registered model (a core.registry.LoadedModel)."""
 
     def __init__(self, loaded_model, threshold: float | None = None, batch_size: int = 16,
-                 gradcam: bool = False, decode_workers: int | None = None, lookahead_batches: int = 3):
+                 gradcam: bool = False, decode_workers: int | None = None, lookahead_batches: int = 3,
+                 decode=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         threshold = loaded_model.threshold if threshold is None else float(threshold)
@@ -170,21 +173,57 @@ class Screener:
         self.gradcam = bool(gradcam)
         self.decode_workers = decode_workers or default_decode_workers()
         self.lookahead_batches = max(1, int(lookahead_batches))
+        # decode(path, size) -> (model input, LoadedImage); core.study_screening passes one
+        # that also keeps the thumbnail and display copy of the same decode.
+        self.decode = decode or load_for_model
         self.input_size = int(loaded_model.input_size)
         self.max_side = LOAD_MAX_SIDE_FACTOR * self.input_size  # decode size (see core.preprocessing)
         keras_model = loaded_model.keras_model
+        # Calibration (core.calibration): every probability shown or thresholded is on this scale.
+        self.temperature = float(getattr(loaded_model.card, "temperature", 1.0) or 1.0)
+        # Scope check (core.scope): metadata always; image content when the model has a detector.
+        self.scope_detector = getattr(loaded_model, "scope_detector", None)
+        self.population = population_of(loaded_model.card)
+        scope_forward = None
+        if self.scope_detector is not None:
+            from core.scope import compile_scope_forward
+
+            scope_forward = compile_scope_forward(keras_model, self.scope_detector.layers)
         if self.gradcam:
             from core.gradcam import gradcam_for
 
-            layer = getattr(loaded_model.card, "gradcam_layer", None)
-            self._infer = gradcam_for(keras_model, layer)  # fused: probabilities + maps
+            card = loaded_model.card
+            # fused: probabilities + maps, on the card's absolute heat scale
+            cam_pass = gradcam_for(keras_model, getattr(card, "gradcam_layer", None),
+                                   getattr(card, "gradcam_reference", 0.0))
+            if scope_forward is None:
+                self._infer = lambda batch: (*cam_pass(batch), None)
+            else:  # the gradient pass has its own graph: the pooled features need one more forward
+                self._infer = lambda batch: (*cam_pass(batch), scope_forward(batch)[1])
+        elif scope_forward is not None:
+            def probs_and_features(batch):  # one forward pass: probabilities + pooled features
+                probs, features = scope_forward(batch)
+                return probs, None, features
+
+            self._infer = probs_and_features
         else:
             forward = compile_forward(keras_model)
-            self._infer = lambda batch: (forward(batch), None)
+            self._infer = lambda batch: (forward(batch), None, None)
 
     def predict_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The compiled pass on ready model inputs (N, S, S, 1): (probabilities, maps or None)."""
-        return self._infer(batch)
+        """The compiled pass on ready model inputs (N, S, S, 1): (calibrated probabilities, maps or None).
+
+        Runs everything screening runs per batch (the scope check included), so
+        it times the whole model step.
+        """
+        probs, cams, _scores = self._infer_batch(batch)
+        return probs, cams
+
+    def _infer_batch(self, batch: np.ndarray):
+        """(calibrated probabilities, maps or None, scope scores or None) for one batch."""
+        raw, cams, features = self._infer(batch)
+        scores = None if features is None else self.scope_detector.scores(features, batch)
+        return apply_temperature(raw, self.temperature), cams, scores
 
     def screen(self, paths: Iterable, cancel: threading.Event | None = None) -> Iterator[ScreenResult]:
         """Yield one ScreenResult per path, in input order, as each batch finishes.
@@ -202,7 +241,7 @@ class Screener:
                 path = next(source, None)
                 if path is None:
                     return
-                pending.append(pool.submit(_prepare, path, self.input_size))
+                pending.append(pool.submit(_prepare, path, self.input_size, self.decode))
 
         try:
             top_up()
@@ -221,14 +260,24 @@ class Screener:
 
     def _run_batch(self, batch: list[_Prepared]) -> Iterator[ScreenResult]:
         ready = [item for item in batch if item.x is not None]
-        probs, cams = (self._infer(np.stack([item.x for item in ready])) if ready else ([], None))
+        probs, cams, scores = (self._infer_batch(np.stack([item.x for item in ready])) if ready
+                               else ([], None, None))
         outputs = iter(range(len(ready)))
         for item in batch:
             if item.x is None:
                 yield self._result(item, error=item.error)
                 continue
             i = next(outputs)
-            yield self._result(item, probability=float(probs[i]), cam=None if cams is None else cams[i])
+            result = self._result(item, probability=float(probs[i]), cam=None if cams is None else cams[i])
+            self._check_scope(result, None if scores is None else float(scores[i]))
+            yield result
+
+    def _check_scope(self, result: ScreenResult, score: float | None) -> None:
+        """Metadata first (its reason is the more specific), then the content detector."""
+        result.scope_score = score
+        result.scope = metadata_reason(result.meta, self.population)
+        if not result.scope and score is not None and score > self.scope_detector.threshold:
+            result.scope = UNFAMILIAR
 
     def _result(self, item: _Prepared, probability=None, cam=None, error=None) -> ScreenResult:
         model = self.loaded_model

@@ -358,14 +358,31 @@ def split_validation(val_s: list[Sample], seed: int) -> tuple[list[Sample], list
     return select, calib, "validation halved by patient: best epoch on 'selection', temperature and threshold on 'calibration'"
 
 
-def _fit_scope(model, train_cache, held_out_cache, log):
-    """Fit the scope detector on this model's own training images (when available)."""
+def _fit_heat_scale(card, model, cache, targets, log) -> None:
+    """Absolute heat scales (core.gradcam) for the coarse and the fine map, on validation positives."""
+    from core.gradcam import fit_reference
+    from core.models import FINE_CAM_LAYER
+
+    inputs = cache.astype(np.float32) / 255.0
     try:
-        from core.scope import fit_scope_detector
-    except ImportError:
-        return None
+        card.gradcam_reference = fit_reference(model, inputs, targets, card.gradcam_layer)
+        card.fine_cam = {"layer": FINE_CAM_LAYER, "method": "layercam",
+                         "reference": fit_reference(model, inputs, targets, FINE_CAM_LAYER, "layercam")}
+    except (ValueError, ImportError) as exc:  # e.g. no positives, or a backend without TensorFlow
+        log(f"heat scale not fitted ({exc}); maps fall back to per-image peaks")
+
+
+def _fit_scope(model, arch: str, train_s, train_cache, seed: int, log):
+    """Fit the scope detector on this model's own training images: the Gaussians on
+    most training patients, the scale and threshold on the others (core.scope)."""
+    from core.scope import fit_scope_detector
+
     try:
-        return fit_scope_detector(model, train_cache, held_out_cache)
+        fit_s, held_s = ds_mod.grouped_split(train_s, 0.2, seed + 2)
+        index = {s.path: i for i, s in enumerate(train_s)}
+        fit_cache = train_cache[[index[s.path] for s in fit_s]]
+        held_cache = train_cache[[index[s.path] for s in held_s]]
+        return fit_scope_detector(model, fit_cache, held_cache, architecture=arch)
     except Exception as exc:  # a detector that cannot be fitted must not lose the trained model
         log(f"scope detector not fitted: {exc}")
         return None
@@ -378,8 +395,6 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     import keras
 
     import core.model_layers  # noqa: F401  registers the custom layers for (re)loading
-    from core.calibration import apply_temperature, calibration_report, fit_temperature
-    from core.registry import ModelCard
 
     if config.arch not in ("mobilenet_v2", "custom_cnn"):
         raise TrainingError(f"unknown architecture {config.arch!r}")
@@ -407,12 +422,10 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     check_class_minimum(train_s)
     if len({s.label for s in val_s}) < 2:
         raise TrainingError("the validation split holds only one class; add images or raise --val-fraction")
-    select_s, calib_s, protocol = split_validation(val_s, config.seed)
+    select_s, _, _ = split_validation(val_s, config.seed)  # the best epoch is chosen on this part
     index = {s.path: i for i, s in enumerate(val_s)}
     select_cache = val_cache[[index[s.path] for s in select_s]]
-    calib_cache = val_cache[[index[s.path] for s in calib_s]]
     select_t = np.array([s.target for s in select_s])
-    calib_t = np.array([s.target for s in calib_s])
     train_t = np.array([s.target for s in train_s])
     steps = int(np.ceil(len(train_s) / config.batch_size))
 
@@ -437,6 +450,22 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
         raise TrainingError("training stopped before the first epoch finished; nothing to keep")
 
     best = keras.models.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
+    return _finalise(best, config, run_dir, state, train_s, train_cache, val_s, val_cache, unreadable, log)
+
+
+def _finalise(best, config: TrainConfig, run_dir: Path, state: dict, train_s, train_cache, val_s, val_cache,
+              unreadable, log) -> TrainOutcome:
+    """After the epochs: temperature and threshold on the calibration part, metrics on
+    the selection part, the scope detector on the training images, an unsaved card."""
+    from core.calibration import apply_temperature, calibration_report, fit_temperature
+    from core.registry import ModelCard
+
+    select_s, calib_s, protocol = split_validation(val_s, config.seed)
+    index = {s.path: i for i, s in enumerate(val_s)}
+    select_cache = val_cache[[index[s.path] for s in select_s]]
+    calib_cache = val_cache[[index[s.path] for s in calib_s]]
+    select_t = np.array([s.target for s in select_s])
+    calib_t = np.array([s.target for s in calib_s])
     forward = forward_for(best)
     raw_calib = predict_cache(forward, calib_cache)
     raw_select = predict_cache(forward, select_cache)
@@ -465,10 +494,45 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
         notes=(f"threshold chosen on the validation calibration part for sensitivity >= "
                f"{config.target_sensitivity}, on the calibrated scale"),
     )
-    detector = _fit_scope(best, train_cache, select_cache, log)
+    _fit_heat_scale(card, best, calib_cache, calib_t, log)
+    detector = _fit_scope(best, config.arch, train_s, train_cache, config.seed, log)
     val_probs = apply_temperature(predict_cache(forward, val_cache), temperature)
     return TrainOutcome(best, card, np.array([s.target for s in val_s]), val_probs, [s.path for s in val_s],
                         state["history"], run_dir, unreadable, detector)
+
+
+
+def finalise_run(run_dir: str | Path, checkpoint: str | Path | None = None,
+                 log: Callable[[str], None] = lambda msg: None) -> TrainOutcome:
+    """Turn a run's best checkpoint into a model + card without training further.
+
+    For a run that was cut short (a session's end, a time limit): the card
+    records the epoch it reached, so nobody mistakes it for a finished schedule.
+    """
+    import keras
+
+    import core.model_layers  # noqa: F401
+
+    config = load_run_config(run_dir)
+    run_dir = Path(run_dir)
+    checkpoint = Path(checkpoint) if checkpoint else run_dir / "best.keras"
+    if not checkpoint.is_file():
+        raise TrainingError(f"no checkpoint to finalise: {checkpoint}")
+    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {"best_epoch": 0, "history": []}
+    train_s = [Sample(**s) for s in split["train"]]
+    val_s = [Sample(**s) for s in split["val"]]
+    log(f"decoding {len(train_s) + len(val_s)} images at {config.input_size}px ...")
+    train_cache, train_s, bad_train = decode_samples(train_s, config.input_size)
+    val_cache, val_s, bad_val = decode_samples(val_s, config.input_size)
+    best = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
+    outcome = _finalise(best, config, run_dir, state, train_s, train_cache, val_s, val_cache, bad_train + bad_val, log)
+    reached = state.get("epoch", 0)
+    if reached < config.epochs:
+        outcome.card.notes += (f"; the schedule was cut at epoch {reached} of {config.epochs} "
+                               f"(best epoch {state.get('best_epoch')}) and finalised from that checkpoint")
+    return outcome
 
 
 def _portable_folder(folder) -> str | None:

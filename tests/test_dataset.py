@@ -8,7 +8,7 @@ def test_patient_ids_follow_the_kermany_file_names():
     assert patient_id("x/PNEUMONIA/person22_virus_55.jpeg") == "person22"
     assert patient_id("x/NORMAL/IM-0115-0001.jpeg") == "IM-0115"
     assert patient_id("x/NORMAL/NORMAL2-IM-0381-0001.jpeg") == "NORMAL2-IM-0381"
-    assert patient_id("x/NORMAL/whatever.png") == "whatever"
+    assert patient_id("x/NORMAL/whatever.png") == "file:x/NORMAL/whatever"
     assert patient_id("a.dcm", dicom_patient="12345") == "dicom:12345"
 
 

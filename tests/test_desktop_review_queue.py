@@ -125,3 +125,13 @@ def test_csv_and_pdf_exports(tmp_path):
     # Truth unknown: still one page, without matrix or ROC.
     unknown = [row("x.png", 0.8, None)]
     assert write_pdf(unknown, ExportSummary("/s", "m", 0.5, "now"), tmp_path / "u.pdf").is_file()
+
+
+def test_files_that_are_not_images_are_listed_with_reasons(tmp_path):
+    study = tmp_path / "s"
+    _touch(study / "a.png")
+    (study / "notes.txt").write_text("x")
+    (study / "labels.csv").write_text("path,label\na.png,normal\n")
+    found = scan_study(study)
+    assert found.skipped == [(str(study.resolve() / "notes.txt"), "not an image (.txt file)")]
+    assert found.warnings == ["Skipped 1 file(s) that are not images: notes.txt (not an image (.txt file))"]

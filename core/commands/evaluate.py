@@ -6,7 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-JSON_KEYS = ("model", "n", "errors", "threshold", "accuracy", "sensitivity", "specificity",
+from core.csvsafe import neutral_row
+
+JSON_KEYS = ("model", "n", "errors", "out_of_scope", "threshold", "accuracy", "sensitivity", "specificity",
              "precision", "npv", "f1", "auroc", "tn", "fp", "fn", "tp")
 # Added after the original keys (existing readers keep working): calibration of the
 # shown probabilities and 95 % intervals ({metric: [low, high] or null}).
@@ -29,14 +31,15 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
 
     Probabilities are calibrated with the card's temperature (applied here,
     once, to the network's raw output), as screening shows them; the
-    threshold is on that scale.
+    threshold is on that scale. Metrics are on in-scope images;
+    `out_of_scope` counts the others (core.scope).
     """
     from core.calibration import apply_temperature, calibration_report
     from core.dataset import labelled_samples
     from core.metrics import metrics_with_ci
     from core.raw_scoring import uncalibrated_view
     from core.registry import load_model
-    from core.results import classify
+    from core.results import OUT_OF_SCOPE, classify
     from core.screening import Screener
 
     samples = labelled_samples(folder)
@@ -47,26 +50,30 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
     temperature = float(getattr(model.card, "temperature", 1.0) or 1.0)
     screener = Screener(uncalibrated_view(model), threshold=threshold, batch_size=batch_size, gradcam=False)
     by_path = {s.path: s for s in samples}
-    labels, probs, errors, rows = [], [], 0, []
+    labels, probs, errors, out_of_scope, rows = [], [], 0, 0, []
     for result in screener.screen([s.path for s in samples]):
         truth = by_path[str(result.path)].label
         probability = None if result.error else float(apply_temperature([result.probability], temperature)[0])
         if result.error:
             errors += 1
+        elif result.scope:
+            out_of_scope += 1
         else:
             labels.append(1 if truth == "PNEUMONIA" else 0)
             probs.append(probability)
         rows.append((result.path, truth, "" if result.error else f"{probability:.6f}",
-                     "" if result.error else classify(probability, threshold), result.error or ""))
+                     "" if result.error else (OUT_OF_SCOPE if result.scope else classify(probability, threshold)),
+                     result.error or ""))
     if csv_path:
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["path", "label", "probability", "prediction", "error"])
-            writer.writerows(rows)
+            writer.writerows(neutral_row(row) for row in rows)  # file names: no formulas
     if not labels:
-        raise ValueError("no image could be read")
+        raise ValueError("no image could be read" if not out_of_scope else
+                         f"all {out_of_scope} readable images are outside what the model knows (out of scope)")
     metrics = metrics_with_ci(labels, probs, threshold)
-    metrics.update(model=model.card.label, errors=errors, temperature=temperature,
+    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope, temperature=temperature,
                    **{k: v for k, v in calibration_report(labels, probs).items() if k != "n"})
     return {key: metrics[key] for key in JSON_KEYS + EXTRA_JSON_KEYS}
 

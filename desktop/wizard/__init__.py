@@ -24,7 +24,6 @@ from desktop.wizard.training_page import TrainingPage
 
 __all__ = ["TrainingWizard", "open_training_wizard", "open_site_calibration"]
 
-_CLOSE_WAIT_MS = 120_000  # a batch of MobileNetV2 at 224 px on 2 cores is seconds, not minutes
 
 
 def _resolve_model(current_model):
@@ -79,18 +78,17 @@ class TrainingWizard(QWizard):
             self.modelActivated.emit(entry.label)
 
     def done(self, result: int) -> None:
-        """Closing (Finish, Cancel, Esc, the window's X) stops every worker first:
-        a thread must not outlive the objects it reports to."""
+        """Closing (Finish, Cancel, Esc, the window's X) cancels every worker; none
+        reports to the closed wizard again."""
         self.data_page.cleanup()
         self.training_page.discard()
         self.results_page.cleanup()
         self.calibration_page.cleanup()
-        from desktop.training_worker import wait_for_jobs
+        from desktop.training_worker import release_jobs
 
-        self.setCursor(Qt.CursorShape.WaitCursor)
-        wait_for_jobs(self, _CLOSE_WAIT_MS)
-        self.training_page.sweep_abandoned_runs()  # now that no run is still writing
-        self.unsetCursor()
+        # Never waits: running jobs are cancelled, detached and end on their own
+        # (an abandoned run's checkpoints are removed when its job ends).
+        release_jobs(self)
         super().done(result)
 
 
