@@ -233,10 +233,10 @@ def test_evaluate_applies_a_cards_temperature(home, site, capsys):
     assert result["brier"] == pytest.approx(np.mean((apply_temperature(raw, 2.5) - labels) ** 2))
 
 
-def test_without_model_calibrate_starts_from_the_default(tiny, site, monkeypatch, capsys):
+def test_without_model_calibrate_starts_from_the_default(tiny, site, capsys):
     from core import registry
 
-    monkeypatch.setattr(registry, "DEFAULT_MODEL", "tiny")
+    registry.set_default_model("tiny")  # the user's choice of default (a preference file in home)
     assert cli.main(["calibrate", str(site)]) == 0
     assert registry.find_model("tiny-site").card.site_validation["base_model"] == "tiny v1"
 
