@@ -42,7 +42,9 @@ def threshold_for_sensitivity(labels, probabilities, target: float) -> float:
         raise ValueError("target sensitivity must be in (0, 1]")
     if y.sum() == 0:
         raise ValueError("no positive cases: cannot choose a threshold for sensitivity")
-    _, tpr, thresholds = roc_curve(y, np.asarray(probabilities, dtype=float))
+    # Every threshold: roc_curve's default drops collinear points, which can skip
+    # the highest one that reaches the target (between two positives in a row).
+    _, tpr, thresholds = roc_curve(y, np.asarray(probabilities, dtype=float), drop_intermediate=False)
     index = int(np.argmax(tpr >= target - 1e-12))
     return float(np.clip(thresholds[index], 0.0, 1.0))
 

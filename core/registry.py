@@ -33,7 +33,7 @@ from core import paths
 from core.models import GRADCAM_LAYER
 from core.shipped_models import SHIPPED_MODELS
 
-DEFAULT_MODEL = "mobilenet_v2"
+DEFAULT_MODEL = "custom_cnn"  # v2: the best model on site_validation (docs/v2_recipe_selection.json)
 CARD_SUFFIX = ".json"
 MODEL_SUFFIX = ".keras"
 DEFAULT_PREFERENCE_FILE = "default_model.json"  # in the user data folder

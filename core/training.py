@@ -372,14 +372,17 @@ def _fit_heat_scale(card, model, cache, targets, log) -> None:
         log(f"heat scale not fitted ({exc}); maps fall back to per-image peaks")
 
 
-def _fit_scope(model, train_cache, held_out_cache, log):
-    """Fit the scope detector on this model's own training images (when available)."""
+def _fit_scope(model, arch: str, train_s, train_cache, seed: int, log):
+    """Fit the scope detector on this model's own training images: the Gaussians on
+    most training patients, the scale and threshold on the others (core.scope)."""
+    from core.scope import fit_scope_detector
+
     try:
-        from core.scope import fit_scope_detector
-    except ImportError:
-        return None
-    try:
-        return fit_scope_detector(model, train_cache, held_out_cache)
+        fit_s, held_s = ds_mod.grouped_split(train_s, 0.2, seed + 2)
+        index = {s.path: i for i, s in enumerate(train_s)}
+        fit_cache = train_cache[[index[s.path] for s in fit_s]]
+        held_cache = train_cache[[index[s.path] for s in held_s]]
+        return fit_scope_detector(model, fit_cache, held_cache, architecture=arch)
     except Exception as exc:  # a detector that cannot be fitted must not lose the trained model
         log(f"scope detector not fitted: {exc}")
         return None
@@ -492,7 +495,7 @@ def _finalise(best, config: TrainConfig, run_dir: Path, state: dict, train_s, tr
                f"{config.target_sensitivity}, on the calibrated scale"),
     )
     _fit_heat_scale(card, best, calib_cache, calib_t, log)
-    detector = _fit_scope(best, train_cache, select_cache, log)
+    detector = _fit_scope(best, config.arch, train_s, train_cache, config.seed, log)
     val_probs = apply_temperature(predict_cache(forward, val_cache), temperature)
     return TrainOutcome(best, card, np.array([s.target for s in val_s]), val_probs, [s.path for s in val_s],
                         state["history"], run_dir, unreadable, detector)

@@ -29,6 +29,7 @@ class PacsSettings:
 
     def __init__(self, qsettings: QSettings | None = None):
         self._qs = qsettings or QSettings(str(user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+        self._read_cache: dict[str, int] | None = None
 
     def _get(self, key: str, default):
         value = self._qs.value(_PREFIX + key)
@@ -59,22 +60,26 @@ class PacsSettings:
     # -- read / unread: study UID -> images seen when it was last opened -------
 
     def _read_map(self) -> dict[str, int]:
-        try:
-            return {str(k): int(v) for k, v in json.loads(self._get("read_studies", "{}")).items()}
-        except (ValueError, TypeError, AttributeError):
-            return {}
+        # Parsed once, then kept: the table asks for every cell it paints.
+        if self._read_cache is None:
+            try:
+                self._read_cache = {str(k): int(v) for k, v in json.loads(self._get("read_studies", "{}")).items()}
+            except (ValueError, TypeError, AttributeError):
+                self._read_cache = {}
+        return self._read_cache
 
     def is_unread(self, study_uid: str, images: int) -> bool:
         """Unread until opened, and again when more images arrive afterwards."""
         return self._read_map().get(study_uid, -1) < images
 
     def mark_read(self, study_uid: str, images: int, read: bool = True) -> None:
-        seen = self._read_map()
+        seen = dict(self._read_map())
         if read:
             seen[study_uid] = images
         else:
             seen.pop(study_uid, None)
         self._set("read_studies", json.dumps(seen))
+        self._read_cache = seen
 
     def service_config(self):
         """A core.pacs.service.ServiceConfig from these settings (InvalidIdentifier when one is wrong)."""

@@ -161,11 +161,12 @@ def test_calibrate_registers_same_weights_with_a_threshold_on_the_calibrated_sca
     calibrated = apply_temperature(raw, card.temperature)
     called = calibrated >= card.threshold
     sensitivity = called[labels == 1].mean()
-    assert sensitivity >= 0.97
-    # The highest threshold that does so: the next positive score above it loses the target.
+    guarded = 0.97 + 1 / POSITIVES  # one more missed pneumonia must still leave 97 %
+    assert sensitivity >= guarded and (called[labels == 1].sum() - 1) / POSITIVES >= 0.97
+    # The highest threshold that does so: the next positive score above it falls short.
     above = np.sort(calibrated[(labels == 1) & (calibrated > card.threshold + 1e-6)])
     if len(above):
-        assert (calibrated[labels == 1] >= above[0]).mean() < 0.97
+        assert (calibrated[labels == 1] >= above[0]).mean() < guarded
 
     record = card.site_validation
     assert record["counts"] == {"NORMAL": NEGATIVES, "PNEUMONIA": POSITIVES}
@@ -232,10 +233,10 @@ def test_evaluate_applies_a_cards_temperature(home, site, capsys):
     assert result["brier"] == pytest.approx(np.mean((apply_temperature(raw, 2.5) - labels) ** 2))
 
 
-def test_without_model_calibrate_starts_from_the_default(tiny, site, monkeypatch, capsys):
+def test_without_model_calibrate_starts_from_the_default(tiny, site, capsys):
     from core import registry
 
-    monkeypatch.setattr(registry, "DEFAULT_MODEL", "tiny")
+    registry.set_default_model("tiny")  # the user's choice of default (a preference file in home)
     assert cli.main(["calibrate", str(site)]) == 0
     assert registry.find_model("tiny-site").card.site_validation["base_model"] == "tiny v1"
 

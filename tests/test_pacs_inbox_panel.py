@@ -144,8 +144,10 @@ def test_listener_that_cannot_start_reports_why(qtbot, settings, panel):
 
 
 def test_settings_dialog_refuses_bad_values(qtbot, settings):
+    settings.port = 11112
     dialog = PacsSettingsDialog(settings)
     qtbot.addWidget(dialog)
+    assert dialog.port.value() == 11112 and dialog.ae_title.text() == "PNEUMOSCAN"
     dialog.ae_title.setText("BAD\\AE")
     assert "AE title" in dialog.validate()
     dialog.ae_title.setText(NODE_AET)
@@ -156,3 +158,4 @@ def test_settings_dialog_refuses_bad_values(qtbot, settings):
     assert dialog.validate() is None
     dialog.accept()
     assert settings.destination == "ORTHANC@127.0.0.1:4242" and settings.allow_calling == ["MODALITY", "PACS"]
+    assert settings.port == 11112 and settings.ae_title == NODE_AET

@@ -50,11 +50,12 @@ def test_uncompressed_and_compressed_images_are_stored_and_screened(service, sto
     assert len(store.study_results(folder, service._adapter.model_hash)) == 3
 
 
-def test_calling_ae_outside_the_allow_list_is_refused(tmp_path, adapter, store):  # noqa: F811
+def test_calling_ae_outside_the_allow_list_is_refused(tmp_path, adapter, store, caplog):  # noqa: F811
     service = make_service(tmp_path, adapter, store, allow_calling=["MODALITY"]).start()
     try:
         refused = associate(service.port, [DX_FOR_PRESENTATION], [ExplicitVRLittleEndian], calling="INTRUDER")
         assert refused.is_rejected
+        assert wait_for(lambda: "INTRUDER" in caplog.text and "not in the allow-list" in caplog.text, timeout=5)
         allowed = associate(service.port, [DX_FOR_PRESENTATION], [ExplicitVRLittleEndian], calling="MODALITY")
         assert allowed.is_established
         allowed.release()

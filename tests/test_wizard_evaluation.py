@@ -240,3 +240,24 @@ def test_training_overlap_finds_images_inside_the_folder_and_copies_of_them(tmp_
     assert (overlap.seen, overlap.total) == (5, 6)
     assert "5 of these images (6)" in overlap.sentence()
     assert training_overlap(ModelCard(name="m", architecture="x", training_data={"folder": "/nowhere"}), []) is None
+
+
+def test_the_model_runs_on_a_worker_thread_not_the_gui_thread(qtbot, home, site, monkeypatch):
+    import threading
+
+    import core.site_calibration as site_calibration
+    from core import paths
+
+    threads = []
+    real = site_calibration.screen_samples
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(site_calibration, "screen_samples", recording)
+    base = save_brightness_model(paths.user_models_dir(), name="ward")
+    window, wizard, page = open_calibration(qtbot, site, base)
+    qtbot.waitUntil(lambda: page.calibration is not None, timeout=120_000)
+    assert threads and threading.main_thread() not in threads
+    wizard.reject()

@@ -71,7 +71,7 @@ def _config_from_args(args):
 
 def run(args) -> int:
     from core import training
-    from core.registry import ModelError, next_version, save_model
+    from core.registry import ModelError, next_version, save_model, save_scope_detector
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -109,6 +109,8 @@ def run(args) -> int:
         outcome.card.version = next_version(config.name)
     try:
         entry = save_model(outcome.keras_model, outcome.card, out_dir)
+        if outcome.scope_detector is not None:
+            entry = save_scope_detector(entry, outcome.scope_detector)
     except (OSError, ModelError) as exc:
         say(f"error: could not save the model: {exc}")
         return 1

@@ -157,8 +157,12 @@ class StoreListener:
         return STATUS_SUCCESS
 
     def _handle_rejected(self, event) -> None:
-        log.warning("association from %s (%s) rejected: calling or called AE title not allowed",
-                    _calling(event.assoc), event.assoc.requestor.address)
+        calling = _calling(event.assoc)
+        allowed = self.config.allow_calling
+        why = ("calling AE title not in the allow-list" if allowed and calling not in allowed
+               else "too many associations at once, or nothing it proposed is accepted here")
+        address = getattr(event.assoc.requestor, "address", "?")
+        log.warning("association from %s (%s) rejected: %s", calling, address, why)
 
     def _handle_store(self, event):
         self._request_done(event)

@@ -18,8 +18,6 @@ from core.calibration import apply_temperature
 from core.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, evidence_shortfall,
                           metrics_with_ci, storable_threshold, threshold_for_sensitivity)
 
-NAME_FORBIDDEN = '/\\:*?"<>|'
-
 
 def score_model(entry, paths: list[str], report=None, cancel: threading.Event | None = None,
                 batch_size: int = 32) -> np.ndarray:
@@ -142,11 +140,15 @@ def training_overlap(card, image_paths, label: str = "") -> Overlap | None:
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a model name (the registry's rule), or None."""
-    name = name.strip()
-    if not name:
+    from core.registry import ModelError, validate_name
+
+    if not name.strip():
         return "Give the model a name."
-    if any(c in name for c in NAME_FORBIDDEN):
-        return f"A model name cannot contain any of {' '.join(NAME_FORBIDDEN)}"
+    try:
+        validate_name(name)  # the one rule, so the wizard never accepts what saving refuses
+    except ModelError as exc:
+        message = str(exc)
+        return message[:1].upper() + message[1:] + "."
     return None
 
 
@@ -180,10 +182,13 @@ def save_new_model(outcome, name: str, threshold: float, directory=None):
 
     The version is taken here, at save time, so two saves never collide.
     """
-    from core.registry import ModelError, next_version, save_model
+    from core.registry import ModelError, next_version, save_model, save_scope_detector
 
     problem = name_problem(name)
     if problem:
         raise ModelError(problem)
     card = card_for_saving(outcome, name, next_version(name.strip()), threshold)
-    return save_model(outcome.keras_model, card, directory)
+    entry = save_model(outcome.keras_model, card, directory)
+    detector = getattr(outcome, "scope_detector", None)
+    # The scope check is refit with every training and fine-tune, and travels with the model.
+    return save_scope_detector(entry, detector) if detector is not None else entry
