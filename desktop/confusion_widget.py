@@ -5,7 +5,6 @@ Each cell opens its review queue; the counts follow the current threshold.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
@@ -29,16 +28,14 @@ class ConfusionMatrixWidget(QGroupBox):
         super().__init__("Review", parent)
         self.cell_buttons: dict[str, QPushButton] = {}
         grid = QGridLayout()
-        # Headers wrap at the colon, so a narrow panel never clips them.
+        # Two-line headers ("AI:" over "pneumonia"): narrow enough for a 1280 px window, and
+        # the grid always gives them their full width (a wrapping label could be squeezed).
         for text, row, col in (("AI: pneumonia", 0, 1), ("AI: normal", 0, 2),
                                ("Truth: pneumonia", 1, 0), ("Truth: normal", 2, 0)):
-            label = wrapping(QLabel(f"<b>{text}</b>", self))
-            bold = label.font()
-            bold.setBold(True)
-            metrics = QFontMetrics(bold)
-            label.setMinimumWidth(max(metrics.horizontalAdvance(word) for word in text.split()) + 6)
+            label = QLabel("<b>" + text.replace(": ", ":<br>") + "</b>", self)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setObjectName("matrixHeader")
+            label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Minimum)
             grid.addWidget(label, row, col)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
@@ -47,7 +44,7 @@ class ConfusionMatrixWidget(QGroupBox):
             button.setObjectName(f"cell_{cell}")
             button.setProperty("mistake", cell in (FALSE_NEGATIVE, FALSE_POSITIVE))
             button.setToolTip(f"Review the {CELL_NAMES[cell].lower()}")
-            button.setMinimumHeight(44)
+            button.setMinimumHeight(58)
             button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _=False, c=cell: self.queue_requested.emit(c))
             grid.addWidget(button, row, col)
@@ -90,7 +87,8 @@ class ConfusionMatrixWidget(QGroupBox):
         """Counts at the current threshold; images not screened (yet, or after a cancel) are said so."""
         self.counts = dict(counts)
         for cell, button in self.cell_buttons.items():
-            button.setText(f"{CELL_NAMES[cell]}\n{counts.get(cell, 0)}")
+            first, rest = CELL_NAMES[cell].split(" ", 1)  # "False" over "negatives": fits a narrow pane
+            button.setText(f"{first}\n{rest}\n{counts.get(cell, 0)}")
             button.setVisible(truth_known)
         for label in self.grid_labels:
             label.setVisible(truth_known)

@@ -94,8 +94,8 @@ class DetailsPanel(QWidget):
         group = session.group_result(row.key)
         if group is not None and group.call is not None:
             views = f", {'/'.join(group.views)}" if group.views else ""
-            self.fields["Study"].setText(f"{group.call} (highest p={group.probability:.3f}; "
-                                         f"{len(group.keys)} images{views})")
+            images = f"{len(group.keys)} image" + ("s" if len(group.keys) != 1 else "")
+            self.fields["Study"].setText(f"{group.call} (highest p={group.probability:.3f}; {images}{views})")
         else:
             self.fields["Study"].setText("-")
         self.fields["Probability"].setText("-" if row.probability is None else f"{row.probability:.4f}")

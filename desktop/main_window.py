@@ -386,13 +386,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Open a queue (a matrix cell or Needs review) to record decisions", 5000)
             return
         if not self.session.decide(decision):
-            self.statusBar().showMessage("Nothing to decide on: this image has no AI result", 4000)
+            self.statusBar().showMessage("Nothing to decide on: " + (
+                "no image is selected" if self.session.current is None else "this image has no AI result"), 4000)
 
     def undo_decision(self) -> None:
-        if self.session.undo() is None:
-            self.statusBar().showMessage("Nothing to undo", 3000)
-        else:
-            self.statusBar().showMessage("Decision undone", 3000)
+        self.statusBar().showMessage("Nothing to undo" if self.session.undo() is None else "Decision undone", 3000)
 
     def _on_decision(self, key: str) -> None:
         if key == self.session.current:

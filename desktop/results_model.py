@@ -13,10 +13,10 @@ from PySide6.QtGui import QBrush, QColor, QImage
 from core.results import OUT_OF_SCOPE, POSITIVE
 from core.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
 
-# A patient's films sit together; the study-level result sits beside the per-image one.
-COL_THUMBNAIL, COL_FILE, COL_PATIENT, COL_VIEW, COL_PROBABILITY, COL_AI_CALL, COL_STUDY_CALL, \
-    COL_READER, COL_TRUTH, COL_STUDY_DATE, COL_STATUS = range(11)
-HEADERS = ("", "File", "Patient", "View", "Probability", "AI call", "Study call", "Reader", "Truth",
+# What a reader scans first comes first: file, AI call, probability, own decision; then the grouping.
+COL_THUMBNAIL, COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_READER, COL_PATIENT, COL_VIEW, COL_STUDY_CALL, \
+    COL_TRUTH, COL_STUDY_DATE, COL_STATUS = range(11)
+HEADERS = ("", "File", "AI call", "Probability", "Reader", "Patient", "View", "Study call", "Truth",
            "Study date", "Status")
 _ORDER_OF_COLUMN = {COL_FILE: ORDER_FILE, COL_THUMBNAIL: ORDER_FILE, COL_PROBABILITY: ORDER_PROBABILITY}
 

@@ -21,6 +21,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QFontMetrics  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
 from core.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE  # noqa: E402
@@ -236,13 +237,15 @@ def test_filters_reset_per_study_and_decisions_follow_the_image_into_a_subfolder
 
 def _label_fits(label: QLabel) -> bool:
     width = label.contentsRect().width()
-    metrics = label.fontMetrics()
-    text = re.sub(r"<[^>]+>", "", label.text())
+    font = label.font()
+    font.setBold("<b>" in label.text())
+    metrics = QFontMetrics(font)
+    text = re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", "\n", label.text()))
     if label.wordWrap():
         # Words break at spaces and at zero-width spaces (file names may wrap after / _ - .).
         words_fit = all(metrics.horizontalAdvance(word) <= width for word in re.split(r"[\s\u200b]+", text) if word)
         return words_fit and label.heightForWidth(label.width()) <= label.height() + 1
-    return metrics.horizontalAdvance(text) <= width
+    return all(metrics.horizontalAdvance(line) <= width for line in text.splitlines())
 
 
 def test_layout_fits_1280x800_with_no_clipped_text_and_keyboard_moves_between_panes(qtbot, home, studies,
@@ -269,6 +272,10 @@ def test_layout_fits_1280x800_with_no_clipped_text_and_keyboard_moves_between_pa
     clipped = [label.text() for label in labels if label.isVisible() and not _label_fits(label)]
     assert clipped == []
     assert any("[undone]" in line for line in window.details.history_lines)
+    for button in window.confusion.cell_buttons.values():  # "False / negatives / 3" fits its button
+        metrics = button.fontMetrics()
+        assert all(metrics.horizontalAdvance(line) <= button.contentsRect().width() - 4
+                   for line in button.text().splitlines()), button.text()
     # Table: file names and the reader column are never cut.
     metrics = window.table.fontMetrics()
     model = window.results_model
