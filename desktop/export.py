@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.csvsafe import neutral_row
-from core.results import DISAGREE, NEGATIVE, POSITIVE, classify
+from core.results import DISAGREE, NEGATIVE, POSITIVE
 
 CSV_COLUMNS = ("file", "path", "patient_id", "view", "study_date", "probability", "threshold", "ai_call",
                "truth", "reader_decision", "reader_label", "decision_ai_call", "reader", "decision_time",
@@ -208,7 +208,9 @@ def _summary_page(rows, summary: ExportSummary, counts: dict, sections):
     import numpy as np
 
     fig = _new_page(summary)
-    section_counts = "    ".join(f"{title}: {len(members)}" for title, members in sections[:3])
+    false_negatives = sum(1 for r in rows if r.truth == POSITIVE and r.ai_call == NEGATIVE)
+    section_counts = (f"False negatives: {false_negatives}    Reader disagreed: {counts['reader_disagrees']}    "
+                      f"Calls changed since decided: {counts['changed_calls']}")
     lines = [
         f"Study: {summary.study}    Exported: {summary.exported_at}",
         f"Model: {summary.model}    Threshold: {summary.threshold:.3f}",
