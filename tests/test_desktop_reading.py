@@ -403,15 +403,14 @@ def test_pdf_report_puts_false_negatives_disagreements_and_changed_calls_first(q
     session = window.session
     readable = [r for r in session.rows() if r.probability is not None]
     positives = [r for r in readable if r.truth == POSITIVE]
-    window.set_threshold(min(0.999, max(r.probability for r in positives) + 1e-3))  # all positives missed
+    window.set_threshold(0.001)  # everything AI positive: the normal images are false positives
     window.open_queue(NEEDS_REVIEW)
     normal = next(r for r in readable if r.truth == NEGATIVE)
     session.go_to(normal.key)
-    window.decide(AGREE)  # agreed on NORMAL ...
+    window.decide(AGREE)  # agreed with PNEUMONIA ...
     qtbot.waitUntil(lambda: getattr(session.row(normal.key).decision, "id", 0) > 0)
-    window.set_threshold(0.0)  # ... now the AI says PNEUMONIA: a changed call
+    window.set_threshold(min(0.999, max(r.probability for r in readable) + 1e-3))  # ... now NORMAL; FNs
     assert session.is_changed_call(session.row(normal.key))
-    window.set_threshold(min(0.999, max(r.probability for r in positives) + 1e-3))
     qtbot.waitUntil(lambda: all(window.results_model.thumbnail(r.key) is not None for r in readable),
                     timeout=30_000)
     pdf = tmp_path / "report.pdf"
