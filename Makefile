@@ -60,6 +60,7 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/screening.py
 	@if [ -f bench/startup.py ]; then $(BIN)/python bench/startup.py; fi
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/reading.py
 
 installer: install
 	$(BIN)/pyinstaller --noconfirm --clean build_installer.spec

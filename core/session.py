@@ -135,15 +135,29 @@ def group_of(key: str, folder: Path | None, meta: dict | None) -> tuple[str, str
     meta = meta or {}
     view = str(meta.get("ViewPosition") or "").strip().upper()
     dicom_patient = str(meta.get("PatientID") or "").strip()
+    path = Path(key)
+    parent = path.parent
+    inside = folder is not None and parent != folder and folder in parent.parents
     if dicom_patient:
         patient = dicom_patient
+    elif inside and parent.name.upper() not in LABELS:
+        patient = parent.name
     else:
-        path = Path(key)
-        parent = path.parent
-        inside = folder is not None and parent != folder and folder in parent.parents
-        patient = parent.name if inside and parent.name.upper() not in LABELS else patient_id(path)
+        # File-name rules only (dicom_patient="" reads no header: this runs on the GUI thread).
+        patient = patient_id(path, dicom_patient="")
+        if patient.startswith("file:"):  # unknown pattern: the file is its own patient
+            patient = _relative_stem(path, folder)
     study = str(meta.get("StudyInstanceUID") or "").strip() or patient
     return patient, study, view
+
+
+def _relative_stem(path: Path, folder: Path | None) -> str:
+    """`sub/name` without the suffix: unique within the study, and never a local path."""
+    try:
+        relative = path.relative_to(folder) if folder is not None else Path(path.name)
+    except ValueError:
+        relative = Path(path.name)
+    return relative.with_suffix("").as_posix()
 
 
 @dataclass
@@ -212,6 +226,7 @@ class ReadingSession:
         self._descending = False
         self._ordered: list[str] | None = None  # cache
         self._visible: list[str] | None = None  # cache
+        self._groups: list[StudyGroup] | None = None  # cache
         self._filter = FILTER_ALL
         self._queue_kind: str | None = None
         self._queue: list[str] = []
@@ -352,6 +367,7 @@ class ReadingSession:
     def _invalidate(self) -> None:
         self._ordered = None
         self._visible = None
+        self._groups = None
 
     def set_order(self, name: str, descending: bool = False) -> None:
         if name not in (ORDER_GROUPED, ORDER_FILE, ORDER_PROBABILITY):
@@ -458,6 +474,11 @@ class ReadingSession:
 
     def groups(self) -> list[StudyGroup]:
         """Patient studies in order, each with its study-level result at the current threshold."""
+        if self._groups is None:
+            self._groups = self._make_groups()
+        return self._groups
+
+    def _make_groups(self) -> list[StudyGroup]:
         groups: dict[tuple[str, str], StudyGroup] = {}
         for key in self.ordered_keys() if self._order_name == ORDER_GROUPED else self._grouped_keys():
             row = self._rows[key]
@@ -479,7 +500,7 @@ class ReadingSession:
         row = self.row(key)
         if row is None:
             return None
-        return next((g for g in self.groups() if g.patient == row.patient and g.study_uid == row.study_uid), None)
+        return next((g for g in self.groups() if (g.patient, g.study_uid) == row.group), None)
 
     # -- review queue --------------------------------------------------------
 

@@ -267,10 +267,13 @@ class ResultStore:
                 raise
 
     def _ensure_reading_tables(self, conn: sqlite3.Connection) -> None:
-        with self._lock, conn:
-            for statement in _READING_TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        def create():
+            with conn:
+                for statement in _READING_TABLES.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        with self._lock:
+            self._retrying(create)
 
     def close(self) -> None:
         with self._lock:
@@ -388,16 +391,32 @@ class ResultStore:
     def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
                         model_hash: str, probability: float | None, threshold: float,
                         reader: str = "") -> Decision:
-        """`add_decision` plus who decided and the file's identity at that moment."""
-        record = self.add_decision(study_folder, path, decision, ai_call=ai_call, model=model,
-                                   model_hash=model_hash, probability=probability, threshold=threshold)
+        """A decision (as `add_decision`) plus who decided and the file's identity at that
+        moment, in one transaction (busy: retried)."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+        record = Decision(
+            id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
+            ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
+            model=model, model_hash=model_hash,
+            probability=None if probability is None else float(probability),
+            threshold=float(threshold), undone=False, reader=str(reader or ""))
         size, mtime_ns = _file_signature(record.path)
-        conn = self._conn()
-        with conn:
-            conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
-                         (record.id, str(reader or ""), None if size < 0 else size,
-                          None if size < 0 else mtime_ns))
-        record.reader = str(reader or "")
+        identity = (None, None) if size < 0 else (size, mtime_ns)
+
+        def attempt():
+            conn = self._conn()
+            with conn:  # both rows or neither
+                cursor = conn.execute(
+                    "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
+                    "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (record.study, record.path, record.decision, record.ai_call, record.reader_label,
+                     record.time, record.model, record.model_hash, record.probability, record.threshold))
+                conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
+                             (cursor.lastrowid, record.reader, *identity))
+                return cursor.lastrowid
+
+        record.id = self._retrying(attempt)
         return record
 
     _DETAILED = ("SELECT d.*, COALESCE(x.reader, '') AS reader, x.size AS file_size, "
@@ -409,12 +428,11 @@ class ResultStore:
         same file (a decision recorded on other content, same path, is left out)."""
         keys = [_resolved(p) for p in paths]
         latest: dict[str, Decision] = {}
-        conn = self._conn()
         for start in range(0, len(keys), _SQL_CHUNK):
             chunk = keys[start:start + _SQL_CHUNK]
-            rows = conn.execute(
+            rows = self._read(
                 self._DETAILED + f"WHERE d.undone=0 AND d.path IN ({','.join('?' * len(chunk))}) ORDER BY d.id",
-                chunk).fetchall()
+                chunk)
             signatures: dict[str, tuple[int, int]] = {}
             for row in rows:
                 if row["file_size"] is not None:
@@ -426,8 +444,7 @@ class ResultStore:
 
     def image_history(self, path) -> list[Decision]:
         """Every decision on a file, from any study folder, oldest first, with readers."""
-        rows = self._conn().execute(self._DETAILED + "WHERE d.path=? ORDER BY d.id",
-                                    (_resolved(path),)).fetchall()
+        rows = self._read(self._DETAILED + "WHERE d.path=? ORDER BY d.id", (_resolved(path),))
         return [self._to_detailed_decision(row) for row in rows]
 
     def _to_detailed_decision(self, row: sqlite3.Row) -> Decision:
@@ -439,26 +456,22 @@ class ResultStore:
         """Record that `reader` signed the study off (earlier sign-offs stay in the history)."""
         record = SignOff(id=0, study=_resolved(study_folder), reader=str(reader or ""), time=_utc_now(),
                          model=str(model), images=int(images))
-        conn = self._conn()
-        with conn:
-            cursor = conn.execute(
-                "INSERT INTO study_signoffs (study, reader, time, model, images) VALUES (?,?,?,?,?)",
-                (record.study, record.reader, record.time, record.model, record.images))
+        cursor = self._write(
+            "INSERT INTO study_signoffs (study, reader, time, model, images) VALUES (?,?,?,?,?)",
+            (record.study, record.reader, record.time, record.model, record.images))
         record.id = cursor.lastrowid
         return record
 
     def withdraw_sign_off(self, study_folder) -> None:
         """Re-open a signed-off study (the sign-off stays recorded as withdrawn)."""
-        conn = self._conn()
-        with conn:
-            conn.execute("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (_resolved(study_folder),))
+        self._write("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (_resolved(study_folder),))
 
     def study_sign_off(self, study_folder) -> SignOff | None:
         """The study's current sign-off, or None while it is open."""
-        row = self._conn().execute(
-            "SELECT * FROM study_signoffs WHERE study=? AND withdrawn=0 ORDER BY id DESC LIMIT 1",
-            (_resolved(study_folder),)).fetchone()
-        if row is None:
+        rows = self._read("SELECT * FROM study_signoffs WHERE study=? AND withdrawn=0 ORDER BY id DESC LIMIT 1",
+                          (_resolved(study_folder),))
+        if not rows:
             return None
+        row = rows[0]
         return SignOff(id=row["id"], study=row["study"], reader=row["reader"], time=row["time"],
                        model=row["model"], images=row["images"])

@@ -82,6 +82,7 @@ class DetailsPanel(QWidget):
         for label in self.fields.values():
             label.setText("-")
         self._set_meta({})
+        self._meta_shown = None
         self.set_history([])
 
     def show_row(self, session, row) -> None:
@@ -112,7 +113,9 @@ class DetailsPanel(QWidget):
         self.fields["Reader"].setText((f"{text} ({reader})" if reader else text) if text else "no decision")
         self.fields["Status"].setText(status_text(row))
         meta = (result.meta if result is not None else None) or {}
-        self._set_meta(meta)
+        if (row.key, meta) != self._meta_shown:  # rebuilt only when it changes (refreshes are frequent)
+            self._set_meta(meta)
+            self._meta_shown = (row.key, meta)
         self.meta_box.setTitle("DICOM" if result is not None and result.kind == "dicom" else "File")
 
     def _set_meta(self, meta: dict) -> None:

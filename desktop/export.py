@@ -140,14 +140,19 @@ def report_sections(rows: list[ExportRow]) -> list[tuple[str, list[ExportRow]]]:
     return sections
 
 
+def _short(text: str, limit: int = 48) -> str:
+    """Middle ellipsis: the start and the end of a long name both stay readable on the page."""
+    return text if len(text) <= limit else f"{text[:limit // 2 - 1]}…{text[-(limit // 2 - 1):]}"
+
+
 def _entry_text(r: ExportRow) -> str:
-    patient = f"patient {r.patient_id}" if r.patient_id else "patient -"
+    patient = f"patient {_short(r.patient_id, 32)}" if r.patient_id else "patient -"
     view = f" {r.view}" if r.view else ""
     truth = f", truth {r.truth}" if r.truth else ""
-    line1 = f"{Path(r.file).name}   {patient}{view}"
+    line1 = f"{_short(Path(r.file).name)}   {patient}{view}"
     line2 = f"AI {r.ai_call} (p={r.probability:.3f}){truth}"
     if r.reader_decision:
-        who = f" by {r.reader}" if r.reader else ""
+        who = f" by {_short(r.reader, 28)}" if r.reader else ""
         made_on = f" on AI {r.decision_ai_call}" if r.decision_ai_call else ""
         line2 += f"   Reader: {r.reader_decision}{who}{made_on}"
     return f"{line1}\n{line2}"

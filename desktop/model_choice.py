@@ -57,6 +57,7 @@ def models_listed(window, listing, error: str | None = None) -> None:
     if chosen is not None:
         window.model_combo.setCurrentIndex(window.model_entries.index(chosen))
         if previous is None or previous.card.sha256 != chosen.card.sha256:
+            window.inbox.set_model_hash(chosen.card.sha256)
             window.set_threshold(chosen.card.threshold)
             if previous is not None and window.study_folder is not None and not window._pending_study:
                 window.open_study(window.study_folder)

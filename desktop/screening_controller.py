@@ -8,10 +8,9 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Signal, Slot
-from superqt.utils import create_worker
 
 from desktop.study_job import StudyRequest, study_job
-from desktop.workers import readable, start_worker
+from desktop.workers import create_worker, readable, start_worker
 
 
 class _Relay(QObject):
@@ -55,7 +54,7 @@ class StudyScreening(QObject):
         self.stop()
         self._cancel = threading.Event()
         self._relay = relay = _Relay(self)
-        worker = create_worker(study_job, request, self._cancel, _start_thread=False, _ignore_errors=True)
+        worker = create_worker(study_job, request, self._cancel)
         worker.yielded.connect(relay.on_yield)
         worker.returned.connect(relay.on_return)
         worker.errored.connect(relay.on_error)

@@ -22,10 +22,9 @@ import traceback
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
-from superqt.utils import create_worker
 
+from desktop.workers import create_worker, start_worker
 from desktop.workers import readable as readable_error  # noqa: F401  (kept for importers)
-from desktop.workers import start_worker
 
 Report = Callable[[object], None]
 # Jobs whose function still runs (owners may be gone: the job object is kept alive here).
@@ -62,7 +61,7 @@ class BackgroundJob(QObject):
         self._lock = threading.Lock()
         self._reporter = _Reporter()
         self._reporter.progress.connect(self._relay_progress)
-        self._worker = create_worker(self._run, fn, _start_thread=False, _ignore_errors=True)
+        self._worker = create_worker(self._run, fn)
         # Bound slots of this GUI-thread object: the worker's emits are queued here.
         self._worker.returned.connect(self._on_returned)
         self._worker.errored.connect(self._on_errored)

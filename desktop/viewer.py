@@ -61,9 +61,10 @@ class ViewImage:
 
 def file_value_range(kind: str, meta: dict) -> tuple[float, float]:
     """The file's own value scale that the loader mapped onto [0, 1]: stored bits for DICOM
-    (BitsStored), the bit depth for JPEG/PNG (0-255, 0-65535)."""
+    (BitsStored; after a VOI window in the file these are VOI output values), the significant
+    bits or bit depth for JPEG/PNG (0-255, 0-4095 for 12-bit data in a 16-bit PNG, 0-65535)."""
     meta = meta or {}
-    bits = meta.get("BitsStored") if kind == "dicom" else meta.get("bit_depth")
+    bits = meta.get("BitsStored") if kind == "dicom" else (meta.get("significant_bits") or meta.get("bit_depth"))
     try:
         bits = int(bits)
     except (TypeError, ValueError):
@@ -398,9 +399,12 @@ class ViewerPanel(QWidget):
                     on_done=lambda view: self._loaded(request, view, caption),
                     on_error=lambda message: self._failed(request, key, message))
 
-    def forget(self) -> None:
-        """Drop cached display copies (another study or model: other heatmaps)."""
-        self._cache.clear()
+    def forget(self, key: str | None = None) -> None:
+        """Drop cached display copies: one (its result just changed) or all (another study or model)."""
+        if key is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key, None)
 
     def _loaded(self, request: int, view: ViewImage, caption: str) -> None:
         if request != self._request:

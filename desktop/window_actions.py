@@ -59,6 +59,7 @@ def build_actions(w) -> None:
     for keys, text in SHORTCUTS[:9]:
         entry = menu.addAction(f"{text}\t{keys}")
         entry.setEnabled(False)
+    w.view_menu = w.menuBar().addMenu("&View")  # the Inbox dock's toggle goes here
     menu = w.menuBar().addMenu("S&ettings")
     menu.addAction(w.reader_action)
     menu = w.menuBar().addMenu("&Help")

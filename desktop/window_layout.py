@@ -5,6 +5,8 @@ attributes, fixes the tab order across panes and sizes the layout to fit 1280x80
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
@@ -40,6 +42,7 @@ def build_panes(w) -> None:
     w.table.verticalHeader().hide()
     header = w.table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # no clipped names
+    header.setResizeContentsPrecision(0)  # sized on the rows in view: cheap for 600-image studies
     header.setSectionResizeMode(COL_THUMBNAIL, QHeaderView.ResizeMode.Fixed)
     header.resizeSection(COL_THUMBNAIL, THUMBNAIL_SIZE + 8)
     header.setSortIndicatorShown(True)
@@ -96,13 +99,32 @@ def restore_layout(w) -> None:
 
 
 def fill_filter_combo(combo: QComboBox, session) -> None:
-    """'All (600)', 'Not screened (535)', ... and, while a queue is open, the queue itself."""
+    """'All (600)', 'Not screened (535)', ... and, while a queue is open, the queue itself.
+    Texts are updated in place when the entries are the same (an open popup stays open)."""
     counts = session.filter_counts()
-    combo.blockSignals(True)
-    combo.clear()
-    for name, text in FILTERS.items():
-        combo.addItem(f"{text} ({counts[name]})", name)
+    entries = [(f"{text} ({counts[name]})", name) for name, text in FILTERS.items()]
     if session.queue_kind is not None:
-        combo.addItem(f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE)
+        entries.append((f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE))
+    combo.blockSignals(True)
+    if [combo.itemData(i) for i in range(combo.count())] == [name for _text, name in entries]:
+        for i, (text, _name) in enumerate(entries):
+            combo.setItemText(i, text)
+    else:
+        combo.clear()
+        for text, name in entries:
+            combo.addItem(text, name)
     combo.setCurrentIndex(max(0, combo.findData(session.filter)))
     combo.blockSignals(False)
+
+
+def add_inbox(w) -> None:
+    """The PACS Inbox dock (desktop.inbox_panel): received studies open like any folder.
+    Shown when a listener has made its inbox; View > Inbox toggles it."""
+    from desktop.inbox_panel import InboxPanel
+
+    w.inbox = InboxPanel(parent=w)
+    w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, w.inbox)
+    w.inbox.studyOpened.connect(w.open_study)
+    w.inbox.message.connect(lambda text: w.statusBar().showMessage(text, 8000))
+    w.view_menu.addAction(w.inbox.toggleViewAction())
+    w.inbox.setVisible(Path(w.inbox.settings.inbox).is_dir())

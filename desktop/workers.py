@@ -20,11 +20,9 @@ import traceback
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QImage
-from superqt.utils import FunctionWorker, WorkerBase, create_worker
 
-from core.study_screening import THUMBNAIL_SIDE
-
-THUMBNAIL_SIZE = THUMBNAIL_SIDE
+# superqt is imported on first use, not at start-up (it loads all its widgets: ~0.3 s).
+THUMBNAIL_SIZE = 56  # core.study_screening.THUMBNAIL_SIDE
 _long_pool: QThreadPool | None = None
 
 
@@ -54,8 +52,10 @@ def long_pool() -> QThreadPool:
     return _long_pool
 
 
-def start_worker(worker: WorkerBase, pool: QThreadPool | None = None) -> WorkerBase:
+def start_worker(worker, pool: QThreadPool | None = None):
     """Start a superqt worker on `pool` (default: the long-job pool); kept alive until it ends."""
+    from superqt.utils import WorkerBase
+
     WorkerBase._worker_set.add(worker)
     worker._finished.connect(WorkerBase._set_discard)
     (pool or long_pool()).start(worker)
@@ -63,12 +63,21 @@ def start_worker(worker: WorkerBase, pool: QThreadPool | None = None) -> WorkerB
 
 
 def running_workers() -> int:
+    from superqt.utils import WorkerBase
+
     return len(WorkerBase._worker_set)
 
 
-def run_in_pool(fn, on_done=None, on_error=None) -> FunctionWorker:
+def create_worker(fn, *args):
+    """A superqt worker for `fn(*args)` (a generator function gives a GeneratorWorker), not started."""
+    from superqt.utils import create_worker as superqt_create_worker
+
+    return superqt_create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+
+
+def run_in_pool(fn, on_done=None, on_error=None):
     """Run `fn()` on the global thread pool; callbacks run on the GUI thread."""
-    worker = create_worker(fn, _start_thread=False, _ignore_errors=True)
+    worker = create_worker(fn)
     if on_done is not None:
         worker.returned.connect(on_done)
     worker.errored.connect(lambda exc: _report(exc, on_error))
@@ -103,7 +112,7 @@ class StoreWorker(QObject):
     def submit(self, fn, on_done=None, on_error=None) -> None:
         if self._closed:
             return
-        worker = create_worker(lambda: fn(self._get_store()), _start_thread=False, _ignore_errors=True)
+        worker = create_worker(lambda: fn(self._get_store()))
         if on_done is not None:
             worker.returned.connect(on_done)
         worker.errored.connect(lambda exc: _report(exc, on_error))

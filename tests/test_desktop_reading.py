@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
-from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE  # noqa: E402
+from core.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE  # noqa: E402
 from core.review import FALSE_NEGATIVE, NEEDS_REVIEW  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.results_model import (COL_FILE, COL_PATIENT, COL_READER, COL_STUDY_CALL,  # noqa: E402
@@ -304,7 +304,9 @@ def test_patient_study_and_view_grouping_with_a_study_level_result(qtbot, home, 
     assert [text_at(window, k, COL_VIEW) for k in keys[2:]] == ["PA", "LL", "AP"]
     keys = keys[2:4]
     p1 = [session.row(k) for k in keys]
-    top = max(r.probability for r in p1)
+    # The lateral film is outside the model's scope: the study-level call rests on the PA film.
+    assert p1[1].scope == "lateral view" and session.ai_call(p1[1]) == OUT_OF_SCOPE
+    top = p1[0].probability
     study_call = text_at(window, keys[0], COL_STUDY_CALL)
     assert study_call == text_at(window, keys[1], COL_STUDY_CALL)
     window.set_threshold(top)  # exactly the higher film's probability: the study is positive

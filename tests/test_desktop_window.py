@@ -265,6 +265,14 @@ def test_closing_the_window_during_a_run_never_waits(qtbot, home, tmp_path, monk
     window.show()
     window.start(study)
     qtbot.waitUntil(lambda: screened_rows(window) >= 1, timeout=SCREEN_TIMEOUT_MS)
+    # Switching study mid-run: at once; the old run's late results never reach the new study.
+    second = make_study(tmp_path / "second", per_class=2, dicom=False, bad_file=False)
+    started = time.perf_counter()
+    window.open_study(second)
+    assert time.perf_counter() - started < 0.5
+    qtbot.waitUntil(lambda: screened_rows(window) >= 1, timeout=SCREEN_TIMEOUT_MS)
+    assert all(row.key.startswith(str(second.resolve())) for row in window.session.rows())
+    assert len(window.session) == 4
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 1.0 and not window.is_screening
