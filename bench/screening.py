@@ -12,7 +12,11 @@ repo), repeated to --images files, and measures in one run:
   model.predict on one image), on a subset;
 - images_per_s_study: core.study_screening.screen_study as the app runs it
   (decode once for model input + thumbnail, results committed to a scratch store);
-- gradcam_images_per_s: end-to-end with Grad-CAM on;
+- gradcam_images_per_s: end-to-end with Grad-CAM on (gradcam_ratio: against the
+  same pass on ready inputs);
+- scope_check / scope_cost: whether the model's scope detector ran (with the
+  card's temperature, every pass above includes it) and what it adds to the
+  model-only step (core.scope; fit one with `pneumoscan-cli fit-scope`);
 - peak_rss_mb: the process's peak resident memory.
 
 Timings on a shared machine (e.g. with training running) are noisy.
@@ -193,6 +197,22 @@ def time_naive(keras_model, paths, size: int) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
+def scope_model_cost(loaded, screener, paths, batch_size: int, workers: int):
+    """Model-only time with the scope check over without it, minus one (None without a detector)."""
+    import dataclasses
+
+    from core.screening import Screener
+
+    if getattr(loaded, "scope_detector", None) is None:
+        return None
+    plain = Screener(dataclasses.replace(loaded, scope_detector=None), batch_size=batch_size,
+                     decode_workers=workers)
+    batches = decoded_batches(screener, paths)
+    plain.predict_batch(batches[0])  # trace
+    total = 4 * len(batches) * batch_size
+    return round(time_model_only(screener, batches, total) / time_model_only(plain, batches, total) - 1.0, 3)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -214,6 +234,7 @@ def main(argv=None) -> int:
     timed = time_rounds(screener, paths, args.rounds)
     end_to_end, model_only = timed["e2e"], timed["model"]
     study = time_study(screener, paths)
+    scope_cost = scope_model_cost(loaded, screener, paths, args.batch_size, workers)
     naive = time_naive(loaded.keras_model, paths[:args.naive_images], loaded.input_size)
     gradcam = gradcam_model = None
     if not args.skip_gradcam:
@@ -242,6 +263,9 @@ def main(argv=None) -> int:
         "gradcam_images_per_s": None if gradcam is None else round(gradcam, 2),
         "gradcam_model_only_images_per_s": None if gradcam is None else round(gradcam_model, 2),
         "gradcam_cost": None if gradcam is None else round(end_to_end / gradcam - 1.0, 3),
+        "gradcam_ratio": None if gradcam is None else round(gradcam / gradcam_model, 3),
+        "scope_check": getattr(loaded, "scope_detector", None) is not None,
+        "scope_cost": scope_cost,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "batch_size": args.batch_size,
         "decode_workers": workers,

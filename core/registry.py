@@ -451,8 +451,8 @@ def save_scope_detector(entry: ModelEntry, detector) -> ModelEntry:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    entry.card.scope_detector = {"file": target.name, "sha256": digest, "fitted": now_iso(),
-                                 **detector.summary()}
+    entry.card.scope_detector = {"file": target.name, "sha256": digest, "model_sha256": entry.card.sha256,
+                                 "fitted": now_iso(), **detector.summary()}
     _atomic_write_text(entry.card_path, entry.card.to_json())
     return entry
 
@@ -468,6 +468,8 @@ def load_scope_detector(entry: ModelEntry):
         raise ModelError(f"model {entry.label}: its scope detector {path.name} is missing; {refit}")
     if sha256_of(path) != recorded.get("sha256"):
         raise ModelError(f"model {entry.label}: its scope detector {path.name} does not match the card; {refit}")
+    if recorded.get("model_sha256", entry.card.sha256) != entry.card.sha256:  # e.g. a card copied from a parent
+        raise ModelError(f"model {entry.label}: its scope detector was fitted for another model file; {refit}")
     from core.scope import ScopeDetector
 
     try:

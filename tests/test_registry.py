@@ -101,8 +101,12 @@ def test_shipped_models_are_protected_and_valid():
     for entry in shipped:
         with pytest.raises(ModelError):
             delete_model(entry)
-        assert entry.card.training_command.startswith("pneumoscan-cli train")
+        assert "pneumoscan-cli train" in entry.card.training_command
         assert entry.card.validation_metrics["auroc"] > 0.9
+        # v2 cards say what the model is for and how it did on another site's images
+        assert entry.card.intended_use["population"]["age_years"]
+        assert entry.card.site_validation["metrics"]["auroc"] > 0.9
+        assert not entry.card.training_data["folder"].startswith("/")  # no build machine's paths
 
 
 def test_imagenet_init_loads_a_local_weights_file(tmp_path, monkeypatch):

@@ -73,19 +73,27 @@ def test_tampered_shipped_model_with_a_matching_card_is_refused(home, tmp_path, 
         load_model(entry)
 
 
+def _shipped_default() -> tuple[str, int]:
+    """The shipped default model's name and version (from the built-in table)."""
+    from core.registry import DEFAULT_MODEL
+
+    return DEFAULT_MODEL, SHIPPED_MODELS[f"{DEFAULT_MODEL}.keras"]["version"]
+
+
 def test_no_user_entry_can_pose_as_a_shipped_model(home, tiny):
+    name, version = _shipped_default()
     with pytest.raises(ModelError, match="is a shipped model"):
-        save_model(tiny, card("mobilenet_v2", 1))
+        save_model(tiny, card(name, version))
     # A card dropped into the user folder by hand is not listed either.
     entry = save_model(tiny, card("impostor", 1))
     data = json.loads(entry.card_path.read_text())
-    data.update(name="mobilenet_v2", version=1)
+    data.update(name=name, version=version)
     entry.card_path.write_text(json.dumps(data))
-    assert [e.shipped for e in list_models() if e.label == "mobilenet_v2 v1"] == [True]
-    assert find_model("mobilenet_v2 v1").shipped
-    other = save_model(tiny, card("x", 1))
+    assert [e.shipped for e in list_models() if e.label == f"{name} v{version}"] == [True]
+    assert find_model(f"{name} v{version}").shipped
+    other = save_model(tiny, card("x", version))
     with pytest.raises(ModelError, match="is a shipped model"):
-        rename_model(other, "mobilenet_v2")
+        rename_model(other, name)
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "a\\b", "", "   ", ".hidden", "-flag", "x..y", "name v2",
@@ -150,25 +158,27 @@ def test_a_non_archive_named_keras_is_refused(home, tmp_path):
 
 
 def test_default_changes_only_when_the_user_says_so(home, tiny, capsys):
-    assert find_model(None).label == "mobilenet_v2 v1"
-    save_model(tiny, card("mobilenet_v2", 2))  # e.g. a fine-tune saved under the current name
-    assert find_model(None).label == "mobilenet_v2 v1"
-    assert find_model("mobilenet_v2").label == "mobilenet_v2 v2"  # asked for by name: newest
+    name, v = _shipped_default()
+    shipped, v1, v2 = f"{name} v{v}", f"{name} v{v + 1}", f"{name} v{v + 2}"
+    assert find_model(None).label == shipped
+    save_model(tiny, card(name, v + 1))  # e.g. a fine-tune saved under the current name
+    assert find_model(None).label == shipped
+    assert find_model(name).label == v1  # asked for by name: newest
 
-    assert cli.main(["models", "--set-default", "mobilenet_v2 v2"]) == 0
-    assert "default model: mobilenet_v2 v2" in capsys.readouterr().out
-    save_model(tiny, card("mobilenet_v2", 3))
-    assert find_model(None).label == "mobilenet_v2 v2"  # pinned to the chosen version
+    assert cli.main(["models", "--set-default", v1]) == 0
+    assert f"default model: {v1}" in capsys.readouterr().out
+    save_model(tiny, card(name, v + 2))
+    assert find_model(None).label == v1  # pinned to the chosen version
 
     assert cli.main(["models", "--set-default", "nope"]) == 2
     assert "no model named" in capsys.readouterr().err
-    assert find_model(None).label == "mobilenet_v2 v2"
+    assert find_model(None).label == v1
 
     assert cli.main(["models", "--reset-default"]) == 0
-    assert find_model(None).label == "mobilenet_v2 v1"
-    set_default_model("mobilenet_v2 v3")
-    find_model("mobilenet_v2 v3").card_path.unlink()  # deleted: back to the shipped default
-    assert find_model(None).label == "mobilenet_v2 v1"
+    assert find_model(None).label == shipped
+    set_default_model(v2)
+    find_model(v2).card_path.unlink()  # deleted: back to the shipped default
+    assert find_model(None).label == shipped
 
 
 def test_an_intact_shipped_model_loads_with_the_built_in_hash(home):

@@ -209,6 +209,11 @@ def test_sidecar_is_recorded_verified_and_loaded(registered):
     assert recorded["false_flag_rate"] == 0.05 and recorded["layers"] == ["block3b_relu", "last_conv"]
     assert json.loads(registered.card_path.read_text())["scope_detector"]["threshold"] == recorded["threshold"]
     assert load_model("scoped").scope_detector is not None
+    card_text = registered.card_path.read_text()
+    registered.card_path.write_text(card_text.replace('"model_sha256": "', '"model_sha256": "0', 1))
+    with pytest.raises(ModelError, match="another model file"):
+        load_model("scoped")  # a card copied from a parent model names the parent's detector
+    registered.card_path.write_text(card_text)
     sidecar.write_bytes(sidecar.read_bytes() + b"x")
     with pytest.raises(ModelError, match="does not match"):
         load_model("scoped")

@@ -1,0 +1,171 @@
+"""Scope check benchmark: prints ONE JSON object.
+
+    python bench/scope.py --model NAME --ood OOD_DIR [--in-scope DIR ...]
+                          [--fit TRAIN_FOLDER] [--false-flag-rate 0.01]
+
+- flag rates of the content detector (and of detector + metadata rules) on
+  each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
+  on each --in-scope folder (default: ../shared/data/chest_xray/site_validation);
+- the same for a plain Mahalanobis on the model's global-average-pooled last
+  layer (the baseline the issue names), fitted on the same images at the same
+  false-flag rate;
+- cost: ms per image of the batched model step without and with the check.
+
+With --fit, the detector is fitted in memory on the model's own training split
+of TRAIN_FOLDER (as `pneumoscan-cli fit-scope` does; nothing is saved); else the
+model's stored detector is used and the baseline is left out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+SITE = REPO_ROOT.parent / "shared" / "data" / "chest_xray" / "site_validation"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--ood", type=Path, required=True, help="folder of out-of-scope category folders")
+    parser.add_argument("--in-scope", type=Path, action="append", default=None)
+    parser.add_argument("--fit", type=Path, default=None, help="training folder: fit in memory first")
+    parser.add_argument("--false-flag-rate", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=32)
+    return parser.parse_args(argv)
+
+
+def decode_folder(folder: Path, size: int):
+    """(uint8 inputs (N, S, S, 1), metas, category per image) for every readable file below folder."""
+    from core.loader import ImageLoadError, discover
+    from core.preprocessing import load_for_model, to_uint8
+
+    images, metas, categories = [], [], []
+    for path in discover(folder):
+        try:
+            x, loaded = load_for_model(path, size)
+        except ImageLoadError:
+            continue
+        images.append(to_uint8(x))
+        metas.append(loaded.meta or {})
+        categories.append(str(path.parent.relative_to(folder)))
+    return np.stack(images), metas, categories
+
+
+def fit_in_memory(loaded, folder: Path, false_flag_rate: float, batch_size: int):
+    """Ours and the baseline, fitted on the same split of the model's training images."""
+    from core.commands.fit_scope import HELDOUT_FRACTION, heldout_split, training_samples
+    from core.scope import compile_scope_forward, extract_features, fit_from_features, scope_layers
+    from core.training import decode_samples
+
+    train, _ = training_samples(folder, loaded.card)
+    fit_part, held_part = heldout_split(train, HELDOUT_FRACTION, 0)
+    size = loaded.input_size
+    fit_x, _, _ = decode_samples(fit_part, size)
+    held_x, _, _ = decode_samples(held_part, size)
+    layers = scope_layers(loaded.keras_model, loaded.card.architecture)
+    forward = compile_scope_forward(loaded.keras_model, layers)
+    _, fit_blocks = extract_features(forward, fit_x, batch_size)
+    _, held_blocks = extract_features(forward, held_x, batch_size)
+    detector = fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate)
+    baseline = Baseline.fit(fit_blocks[len(layers) - 1], held_blocks[len(layers) - 1], false_flag_rate)
+    return detector, baseline
+
+
+class Baseline:
+    """Plain Mahalanobis (Ledoit-Wolf) on the last layer's global average pool (the mean half)."""
+
+    def __init__(self, lw, threshold):
+        self.lw, self.threshold = lw, threshold
+
+    @classmethod
+    def fit(cls, fit_pooled, held_pooled, false_flag_rate):
+        from sklearn.covariance import LedoitWolf
+
+        half = fit_pooled.shape[1] // 2
+        lw = LedoitWolf().fit(fit_pooled[:, :half])
+        threshold = np.quantile(lw.mahalanobis(held_pooled[:, :half]), 1 - false_flag_rate)
+        return cls(lw, threshold)
+
+    def flags(self, pooled):
+        return self.lw.mahalanobis(pooled[:, : pooled.shape[1] // 2]) > self.threshold
+
+
+def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dict:
+    from core.scope import compile_scope_forward, extract_features, metadata_reason, population_of
+
+    images, metas, categories = decode_folder(folder, loaded.input_size)
+    forward = compile_scope_forward(loaded.keras_model, detector.layers)
+    _, blocks = extract_features(forward, images, batch_size)
+    content = detector.flags(detector.scores(blocks[:-1], images.astype(np.float32) / 255.0))
+    population = population_of(loaded.card)
+    by_meta = np.array([bool(metadata_reason(m, population)) for m in metas])
+    base = baseline.flags(blocks[len(detector.layers) - 1]) if baseline else None
+    out = {}
+    for category in sorted(set(categories)):
+        mask = np.array([c == category for c in categories])
+        out[category] = {"n": int(mask.sum()), "content": round(float(content[mask].mean()), 4),
+                         "content_or_metadata": round(float((content | by_meta)[mask].mean()), 4)}
+        if base is not None:
+            out[category]["baseline"] = round(float(base[mask].mean()), 4)
+    return out
+
+
+def cost_ms(loaded, batch_size: int, images: np.ndarray, repeats: int = 5) -> dict:
+    """ms per image of Screener.predict_batch without and with the check (same batches)."""
+    import dataclasses
+
+    from core.screening import Screener
+
+    batch = images[:batch_size].astype(np.float32) / 255.0
+    timings = {}
+    for label, model in (("without_scope_ms", dataclasses.replace(loaded, scope_detector=None)),
+                         ("with_scope_ms", loaded)):
+        screener = Screener(model, batch_size=batch_size)
+        screener.predict_batch(batch)  # trace
+        started = time.perf_counter()
+        for _ in range(repeats):
+            screener.predict_batch(batch)
+        timings[label] = round(1000 * (time.perf_counter() - started) / (repeats * len(batch)), 3)
+    timings["scope_cost"] = round(timings["with_scope_ms"] / timings["without_scope_ms"] - 1.0, 3)
+    return timings
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from core.registry import load_model
+    from core.screening import configure_for_screening
+
+    device = configure_for_screening()
+    loaded = load_model(args.model, scope=args.fit is None)
+    baseline = None
+    if args.fit:
+        loaded.scope_detector, baseline = fit_in_memory(loaded, args.fit, args.false_flag_rate, args.batch_size)
+    if loaded.scope_detector is None:
+        raise SystemExit("error: the model has no scope detector: fit one (pneumoscan-cli fit-scope) or pass --fit")
+    ood = flag_rates(loaded, loaded.scope_detector, baseline, args.ood, args.batch_size)
+    in_scope = {str(folder): flag_rates(loaded, loaded.scope_detector, baseline, folder, args.batch_size)
+                for folder in (args.in_scope or [SITE])}
+    rule = [c for c in ood if not c.startswith("proxies")]
+    total = sum(ood[c]["n"] for c in rule)
+    summary = {key: round(sum(ood[c][key] * ood[c]["n"] for c in rule) / total, 4)
+               for key in ("content", "content_or_metadata", *(("baseline",) if baseline else ()))}
+    images, _, _ = decode_folder(args.ood, loaded.input_size)
+    print(json.dumps({
+        "model": loaded.card.label, "device": device, "detector": loaded.scope_detector.summary(),
+        "ood_flagged": summary, "ood_images": total, "ood_by_category": ood, "in_scope_flagged": in_scope,
+        "cost": cost_ms(loaded, args.batch_size, images),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
