@@ -15,6 +15,10 @@ AGREE = "agree"
 DISAGREE = "disagree"
 UNSURE = "unsure"
 DECISIONS = (AGREE, DISAGREE, UNSURE)
+# Not a reader label: the reader asked for the AI call on an out-of-scope image. Stored
+# with the decisions (who, when, model, the scope reason it overrode) and undone like them.
+SCREEN_ANYWAY = "screen_anyway"
+RECORDED_KINDS = DECISIONS + (SCREEN_ANYWAY,)
 
 
 def classify(probability: float | None, threshold: float) -> str | None:
@@ -26,7 +30,7 @@ def classify(probability: float | None, threshold: float) -> str | None:
 
 def reader_label(decision: str, ai_call: str | None) -> str | None:
     """The label a reader's decision implies (None when unsure or no AI call)."""
-    if ai_call is None or decision == UNSURE:
+    if ai_call is None or decision not in (AGREE, DISAGREE):
         return None
     if decision == AGREE:
         return ai_call

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from core.results import AGREE, DISAGREE, OUT_OF_SCOPE, POSITIVE, classify, reader_label
+from core.results import AGREE, DISAGREE, OUT_OF_SCOPE, POSITIVE, SCREEN_ANYWAY, classify, reader_label
 from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, UNCERTAIN_BAND,
                          is_uncertain, outcome)
 
@@ -83,6 +83,7 @@ class Row:
     truth: str | None = None
     result: object = None  # core.results.ScreenResult
     decision: object = None  # core.store.Decision (newest, not undone) or a provisional one
+    override: object = None  # the SCREEN_ANYWAY decision (newest, not undone) of an out-of-scope image
     patient: str = ""
     study_uid: str = ""
     view: str = ""
@@ -105,6 +106,11 @@ class Row:
     def scope(self) -> str:
         # `scope` is being added to ScreenResult by the scope check; absent means in scope.
         return str(getattr(self.result, "scope", "") or "") if self.result is not None else ""
+
+    @property
+    def withheld(self) -> bool:
+        """Out of scope and not screened anyway: no NORMAL/PNEUMONIA call is shown."""
+        return bool(self.scope) and self.override is None
 
     @property
     def group(self) -> tuple[str, str]:
@@ -167,6 +173,7 @@ class _Ticket:
     previous: object
     provisional: object
     stored: object = None
+    slot: str = "decision"  # the Row attribute it set: "decision" or "override"
 
 
 @dataclass
@@ -183,6 +190,7 @@ class ProvisionalDecision:
     time: str = field(default_factory=_utc_now)
     id: int = 0
     undone: bool = False
+    reason: str = ""
 
 
 def decision_text(decision, current_call: str | None) -> str:
@@ -298,6 +306,13 @@ class ReadingSession:
         self._invalidate()
         self._emit(ROWS, None)
 
+    def set_overrides(self, overrides: dict) -> None:
+        """path key -> newest SCREEN_ANYWAY decision (core.store.ResultStore.image_overrides)."""
+        for key, row in self._rows.items():
+            row.override = overrides.get(key)
+        self._invalidate()
+        self._emit(ROWS, None)
+
     def set_signed_off(self, sign_off) -> None:
         self.signed_off = sign_off
         self._emit(SIGNOFF, sign_off)
@@ -318,20 +333,29 @@ class ReadingSession:
         """The call at the current threshold (OUT_OF_SCOPE for images outside the model's scope)."""
         if row.probability is None:
             return None
-        return OUT_OF_SCOPE if row.scope else classify(row.probability, self._threshold)
+        return OUT_OF_SCOPE if row.withheld else classify(row.probability, self._threshold)
+
+    def call_text(self, row: Row) -> str:
+        """The call as shown everywhere: 'PNEUMONIA (screened anyway: lateral view)' after an override."""
+        call = self.ai_call(row)
+        if call is None:
+            return ""
+        if row.scope and row.override is not None:
+            return f"{call} (screened anyway: {row.scope})"
+        return call
 
     def decision_text(self, row: Row) -> str:
         return decision_text(row.decision, self.ai_call(row))
 
     def cell(self, row: Row) -> str | None:
         """Confusion-matrix cell at the current threshold (None: unknown, unscreened or out of scope)."""
-        if row.scope:
+        if row.withheld:
             return None
         return outcome(row.probability, row.truth, self._threshold)
 
     def needs_review(self, row: Row) -> bool:
         """Mistakes when the truth is known; AI positives and uncertain calls otherwise."""
-        if row.probability is None or row.scope:
+        if row.probability is None or row.withheld:
             return False
         if row.truth is not None:
             return self.cell(row) in (FALSE_NEGATIVE, FALSE_POSITIVE)
@@ -486,7 +510,7 @@ class ReadingSession:
             group.keys.append(key)
             if row.view and row.view not in group.views:
                 group.views.append(row.view)
-            if row.probability is not None and not row.scope:
+            if row.probability is not None and not row.withheld:
                 group.probability = max(group.probability or 0.0, row.probability)
         for group in groups.values():
             group.call = classify(group.probability, self._threshold)
@@ -646,14 +670,53 @@ class ReadingSession:
             self.next()
         return True
 
+    def screen_anyway(self) -> str | None:
+        """Show the AI call on the current out-of-scope image: recorded (who, when, model, the
+        scope reason overridden) as a SCREEN_ANYWAY decision, undone like any decision. It is
+        not a reader label. Returns why not, or None when done."""
+        row = self.row(self._current)
+        if row is None:
+            return "no image is selected"
+        if not row.scope:
+            return "this image is within the model's scope"
+        if row.probability is None:
+            return "this image has no AI result"
+        if row.override is not None:
+            return "this image is already screened anyway"
+        if self.folder is None:
+            return "no study is open"
+        result, threshold, folder, reader, reason = row.result, self._threshold, self.folder, self.reader, row.scope
+        ai_call = classify(row.probability, threshold)
+        provisional = ProvisionalDecision(
+            path=row.key, decision=SCREEN_ANYWAY, ai_call=ai_call, reader_label=None,
+            probability=row.probability, threshold=threshold, model=result.model, reader=reader, reason=reason)
+        ticket = _Ticket(row.key, row.override, provisional, slot="override")
+        row.override = provisional
+        self._undo.append(ticket)
+        self._invalidate()
+        if self._queue_kind is not None and self._queue_kind != OUT_OF_SCOPE_QUEUE:
+            self._queue = self._queue_keys(self._queue_kind)
+
+        def write(store):
+            ticket.stored = store.record_decision(
+                folder, ticket.key, SCREEN_ANYWAY, ai_call=ai_call, model=result.model,
+                model_hash=result.model_hash, probability=provisional.probability,
+                threshold=threshold, reader=reader, reason=reason)
+            return ticket.stored
+
+        self._submit(write, lambda stored: self._saved(ticket, stored))
+        self._emit(DECISION, row.key)
+        self._emit(ROWS, [row.key])
+        return None
+
     def _invalidate_filter_only(self) -> None:
         if self._filter != FILTER_QUEUE:
             self._visible = None
 
     def _saved(self, ticket: _Ticket, stored) -> None:
         row = self.row(ticket.key)
-        if row is not None and row.decision is ticket.provisional:
-            row.decision = stored
+        if row is not None and getattr(row, ticket.slot) is ticket.provisional:
+            setattr(row, ticket.slot, stored)
             self._emit(DECISION, ticket.key)
 
     def undo(self) -> str | None:
@@ -663,8 +726,12 @@ class ReadingSession:
         ticket = self._undo.pop()
         row = self.row(ticket.key)
         if row is not None:
-            row.decision = ticket.previous
-        self._invalidate_filter_only()
+            setattr(row, ticket.slot, ticket.previous)
+        if ticket.slot == "override":  # the call itself changes back to OUT_OF_SCOPE
+            self._invalidate()
+            self._emit(ROWS, [ticket.key])
+        else:
+            self._invalidate_filter_only()
 
         def undo(store):
             # The store runs jobs in order, so the write has happened and set `stored`.

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from core import paths
-from core.results import DECISIONS, ScreenResult, reader_label
+from core.results import DECISIONS, RECORDED_KINDS, SCREEN_ANYWAY, ScreenResult, reader_label
 
 SCHEMA_VERSION = 2
 
@@ -120,6 +120,7 @@ class Decision:
     threshold: float
     undone: bool
     reader: str = ""  # who decided (settings' reader name); "" for decisions before readers were recorded
+    reason: str = ""  # SCREEN_ANYWAY: the scope reason the reader overrode
 
 
 @dataclass
@@ -153,7 +154,11 @@ CREATE TABLE IF NOT EXISTS study_signoffs (
     images      INTEGER NOT NULL,
     withdrawn   INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS signoffs_by_study ON study_signoffs (study)
+CREATE INDEX IF NOT EXISTS signoffs_by_study ON study_signoffs (study);
+CREATE TABLE IF NOT EXISTS decision_reasons (
+    decision_id INTEGER PRIMARY KEY,
+    reason      TEXT    NOT NULL
+)
 """
 _SQL_CHUNK = 500  # paths per IN (...) query (SQLite's variable limit is 999 on old builds)
 
@@ -374,8 +379,8 @@ class ResultStore:
 
     def latest_decisions(self, study_folder) -> dict[str, Decision]:
         """path -> the newest decision that is not undone, for one study."""
-        rows = self._read("SELECT * FROM decisions WHERE study=? AND undone=0 ORDER BY id",
-                          (_resolved(study_folder),))
+        rows = self._read("SELECT * FROM decisions WHERE study=? AND undone=0 AND decision != ? ORDER BY id",
+                          (_resolved(study_folder), SCREEN_ANYWAY))
         return {row["path"]: self._to_decision(row) for row in rows}  # later rows win
 
     @staticmethod
@@ -390,17 +395,17 @@ class ResultStore:
 
     def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
                         model_hash: str, probability: float | None, threshold: float,
-                        reader: str = "") -> Decision:
-        """A decision (as `add_decision`) plus who decided and the file's identity at that
-        moment, in one transaction (busy: retried)."""
-        if decision not in DECISIONS:
-            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+                        reader: str = "", reason: str = "") -> Decision:
+        """A decision (as `add_decision`, or SCREEN_ANYWAY with the scope `reason` it overrode)
+        plus who decided and the file's identity at that moment, in one transaction (busy: retried)."""
+        if decision not in RECORDED_KINDS:
+            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(RECORDED_KINDS)})")
         record = Decision(
             id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
             ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
             model=model, model_hash=model_hash,
             probability=None if probability is None else float(probability),
-            threshold=float(threshold), undone=False, reader=str(reader or ""))
+            threshold=float(threshold), undone=False, reader=str(reader or ""), reason=str(reason or ""))
         size, mtime_ns = _file_signature(record.path)
         identity = (None, None) if size < 0 else (size, mtime_ns)
 
@@ -414,18 +419,23 @@ class ResultStore:
                      record.time, record.model, record.model_hash, record.probability, record.threshold))
                 conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
                              (cursor.lastrowid, record.reader, *identity))
+                if record.reason:
+                    conn.execute("INSERT OR REPLACE INTO decision_reasons VALUES (?,?)",
+                                 (cursor.lastrowid, record.reason))
                 return cursor.lastrowid
 
         record.id = self._retrying(attempt)
         return record
 
     _DETAILED = ("SELECT d.*, COALESCE(x.reader, '') AS reader, x.size AS file_size, "
-                 "x.mtime_ns AS file_mtime_ns FROM decisions d "
-                 "LEFT JOIN decision_details x ON x.decision_id = d.id ")
+                 "x.mtime_ns AS file_mtime_ns, COALESCE(r.reason, '') AS reason FROM decisions d "
+                 "LEFT JOIN decision_details x ON x.decision_id = d.id "
+                 "LEFT JOIN decision_reasons r ON r.decision_id = d.id ")
 
-    def image_decisions(self, paths) -> dict[str, Decision]:
-        """path -> the newest decision not undone, made in any study folder, on this
+    def image_decisions(self, paths, kinds=DECISIONS) -> dict[str, Decision]:
+        """path -> the newest reader decision not undone, made in any study folder, on this
         same file (a decision recorded on other content, same path, is left out)."""
+        kinds = tuple(kinds)
         keys = [_resolved(p) for p in paths]
         latest: dict[str, Decision] = {}
         for start in range(0, len(keys), _SQL_CHUNK):
@@ -435,12 +445,19 @@ class ResultStore:
                 chunk)
             signatures: dict[str, tuple[int, int]] = {}
             for row in rows:
+                if row["decision"] not in kinds:
+                    continue
                 if row["file_size"] is not None:
                     now = signatures.setdefault(row["path"], _file_signature(row["path"]))
                     if now != (row["file_size"], row["file_mtime_ns"]):
                         continue
                 latest[row["path"]] = self._to_detailed_decision(row)  # later rows win
         return latest
+
+    def image_overrides(self, paths) -> dict[str, Decision]:
+        """path -> the newest SCREEN_ANYWAY not undone (as image_decisions): the reader asked
+        for the AI call on this out-of-scope image."""
+        return self.image_decisions(paths, kinds=(SCREEN_ANYWAY,))
 
     def image_history(self, path) -> list[Decision]:
         """Every decision on a file, from any study folder, oldest first, with readers."""
@@ -450,6 +467,7 @@ class ResultStore:
     def _to_detailed_decision(self, row: sqlite3.Row) -> Decision:
         decision = self._to_decision(row)
         decision.reader = row["reader"] or ""
+        decision.reason = row["reason"] or ""
         return decision
 
     def sign_off(self, study_folder, reader: str, model: str, images: int) -> SignOff:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from core.results import SCREEN_ANYWAY
 from desktop.results_model import format_study_date, status_text
 from desktop.text import breakable, wrapping
 
@@ -28,6 +29,10 @@ def describe_history_entry(decision) -> str:
     undone = "[undone] " if decision.undone else ""
     reader = f" by {decision.reader}" if getattr(decision, "reader", "") else ""
     prob = "" if decision.probability is None else f"p={decision.probability:.3f}, "
+    if decision.decision == SCREEN_ANYWAY:
+        return (f"{undone}{_local_time(decision.time)}  Screened anyway{reader} "
+                f"(out of scope: {getattr(decision, 'reason', '') or '-'}); AI {decision.ai_call or '-'} "
+                f"({prob}t={decision.threshold:.2f}; {decision.model})")
     return (f"{undone}{_local_time(decision.time)}  {decision.decision.capitalize()}{reader}, on AI "
             f"{decision.ai_call or '-'} ({prob}t={decision.threshold:.2f}; {decision.model})")
 
@@ -45,6 +50,7 @@ def _short(value) -> str:
 
 
 class DetailsPanel(QWidget):
+    screen_anyway_requested = Signal()
     FIELDS = ("File", "Patient", "Study", "Probability", "AI call", "Threshold", "Model", "Truth", "Reader",
               "Status")
 
@@ -58,6 +64,14 @@ class DetailsPanel(QWidget):
             label = _wrapping_label(result_box)
             self._form.addRow(f"{name}:", label)
             self.fields[name] = label
+        # Out-of-scope images get no call until the reader asks for one (recorded, undoable).
+        self.screen_anyway_button = QPushButton("Screen anyway", result_box)
+        self.screen_anyway_button.setObjectName("screenAnywayButton")
+        self.screen_anyway_button.setToolTip("Show the AI call on this out-of-scope image "
+                                             "(recorded with your name; Ctrl+Z undoes it)")
+        self.screen_anyway_button.clicked.connect(self.screen_anyway_requested)
+        self.screen_anyway_button.hide()
+        self._form.addRow(self.screen_anyway_button)
 
         self.meta_box = QGroupBox("DICOM", self)
         self._meta_form = QFormLayout(self.meta_box)
@@ -83,6 +97,7 @@ class DetailsPanel(QWidget):
             label.setText("-")
         self._set_meta({})
         self._meta_shown = None
+        self.screen_anyway_button.hide()
         self.set_history([])
 
     def show_row(self, session, row) -> None:
@@ -99,7 +114,8 @@ class DetailsPanel(QWidget):
         else:
             self.fields["Study"].setText("-")
         self.fields["Probability"].setText("-" if row.probability is None else f"{row.probability:.4f}")
-        self.fields["AI call"].setText(session.ai_call(row) or ("not screened" if not row.screened else "-"))
+        self.fields["AI call"].setText(session.call_text(row) or ("not screened" if not row.screened else "-"))
+        self.screen_anyway_button.setVisible(bool(row.withheld and row.probability is not None))
         screened_at = f" (screened at {result.threshold:.2f})" if result is not None else ""
         self.fields["Threshold"].setText(f"{session.threshold:.3f}{screened_at}")
         if result is not None:

@@ -21,7 +21,8 @@ from core.results import DISAGREE, NEGATIVE, POSITIVE
 
 CSV_COLUMNS = ("file", "path", "patient_id", "view", "study_date", "probability", "threshold", "ai_call",
                "truth", "reader_decision", "reader_label", "decision_ai_call", "reader", "decision_time",
-               "model", "model_version", "model_hash", "status", "error", "scope")
+               "model", "model_version", "model_hash", "status", "error", "scope",
+               "screened_anyway")
 
 # Sections of the PDF listing, most important first.
 FALSE_NEGATIVES, DISAGREEMENTS, CHANGED_CALLS, OTHER_POSITIVES = (
@@ -51,6 +52,7 @@ class ExportRow:
     decision_ai_call: str | None = None  # the AI call the decision was made on
     reader: str = ""
     scope: str = ""
+    screened_anyway: str = ""  # "(screened anyway: <reason>)" once the reader asked for the call
     thumbnail: object = None  # uint8 (rows, cols) for the PDF, or None
 
     @property
@@ -87,8 +89,12 @@ def snapshot_rows(session, thumbnails=None) -> list[ExportRow]:
             model=getattr(r, "model", ""), model_version=str(getattr(r, "model_version", "")),
             model_hash=getattr(r, "model_hash", ""), status=status, error=getattr(r, "error", None),
             view=row.view, decision_ai_call=getattr(d, "ai_call", None), reader=getattr(d, "reader", "") or "",
-            scope=row.scope, thumbnail=thumbnails(row.key) if thumbnails is not None else None))
+            scope=row.scope, screened_anyway=_override_mark(row), thumbnail=thumbnails(row.key) if thumbnails is not None else None))
     return out
+
+
+def _override_mark(row) -> str:
+    return f"(screened anyway: {row.scope})" if row.scope and row.override is not None else ""
 
 
 def write_csv(rows: list[ExportRow], path) -> Path:
@@ -150,7 +156,8 @@ def _entry_text(r: ExportRow) -> str:
     view = f" {r.view}" if r.view else ""
     truth = f", truth {r.truth}" if r.truth else ""
     line1 = f"{_short(Path(r.file).name)}   {patient}{view}"
-    line2 = f"AI {r.ai_call} (p={r.probability:.3f}){truth}"
+    marked = f" {r.screened_anyway}" if r.screened_anyway else ""
+    line2 = f"AI {r.ai_call}{marked} (p={r.probability:.3f}){truth}"
     if r.reader_decision:
         who = f" by {_short(r.reader, 28)}" if r.reader else ""
         made_on = f" on AI {r.decision_ai_call}" if r.decision_ai_call else ""

@@ -212,8 +212,9 @@ class MainWindow(QMainWindow):
             if not payload.files:
                 self.statusBar().showMessage(f"No images found in {payload.folder}")
         elif event == job_events.DECISIONS:
-            decisions, sign_off = payload
+            decisions, sign_off, overrides = payload
             self.session.set_decisions(decisions)
+            self.session.set_overrides(overrides)
             self.session.set_signed_off(sign_off)
         elif event == job_events.PLAN:
             self.status.running(payload.total, len(payload.reuse))
@@ -388,6 +389,11 @@ class MainWindow(QMainWindow):
         if not self.session.decide(decision):
             self.statusBar().showMessage("Nothing to decide on: " + (
                 "no image is selected" if self.session.current is None else "this image has no AI result"), 4000)
+
+    def screen_anyway(self) -> None:
+        """The AI call for the current out-of-scope image, recorded as such (undo takes it back)."""
+        problem = self.session.screen_anyway()
+        self.statusBar().showMessage(f"Cannot screen anyway: {problem}" if problem else "Screened anyway", 5000)
 
     def undo_decision(self) -> None:
         self.statusBar().showMessage("Nothing to undo" if self.session.undo() is None else "Decision undone", 3000)

@@ -40,6 +40,8 @@ def status_text(row) -> str:
         return "Not screened"
     if row.error:
         return f"Error: {row.error}"
+    if row.scope and row.override is not None:
+        return f"Screened anyway (out of scope: {row.scope})"
     if row.scope:
         return f"Out of scope: {row.scope}"
     return "Screened"
@@ -134,7 +136,7 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_STATUS:
                 return status_text(row)
-            if col in (COL_FILE, COL_READER):
+            if col in (COL_FILE, COL_READER, COL_AI_CALL):
                 return self._display(row, col)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -153,7 +155,7 @@ class ResultsTableModel(QAbstractTableModel):
         if col == COL_PROBABILITY:
             return "" if row.probability is None else f"{row.probability:.3f}"
         if col == COL_AI_CALL:
-            return self.session.ai_call(row) or ("-" if not row.screened else "")
+            return self.session.call_text(row) or ("-" if not row.screened else "")
         if col == COL_STUDY_CALL:
             group = self._groups.get(row.group)
             if group is None or group.call is None or len(group.keys) < 1:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 
 SCANNED = "scanned"  # desktop.study.StudyFiles
-DECISIONS = "decisions"  # ({path: Decision}, SignOff | None)
+DECISIONS = "decisions"  # ({path: Decision}, SignOff | None, {path: screen-anyway Decision})
 PLAN = "plan"  # core.study_screening.StudyPlan
 STORED = "stored"  # [ScreenResult] reused from the store, all at once
 STARTED = "started"  # (files to screen, device) once the model is ready
@@ -44,7 +44,8 @@ def study_job(request: StudyRequest, cancel: threading.Event):
     yield SCANNED, study
     entry = request.model_entry
     with ResultStore(request.db_path) as store:
-        yield DECISIONS, (store.image_decisions(study.files), store.study_sign_off(study.folder))
+        yield DECISIONS, (store.image_decisions(study.files), store.study_sign_off(study.folder),
+                          store.image_overrides(study.files))
         plan = plan_study(study.files, store, entry.card.sha256, gradcam=request.gradcam,
                           rescreen=not request.use_stored)
         plan.folder = study.folder

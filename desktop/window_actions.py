@@ -6,6 +6,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QToolButton
 
 from core.review import NEEDS_REVIEW
+from core.session import OUT_OF_SCOPE_QUEUE
 from desktop.reading_keys import SHORTCUTS
 from desktop.threshold_control import ThresholdControl
 
@@ -18,6 +19,11 @@ def _action(window, text: str, slot, shortcut=None, tip: str | None = None) -> Q
     if tip:
         action.setToolTip(tip)
     return action
+
+
+def _open_site_calibration(window) -> None:
+    from desktop import wizard  # looked up at call time (tests replace it)
+    wizard.open_site_calibration(window)
 
 
 def build_actions(w) -> None:
@@ -33,6 +39,10 @@ def build_actions(w) -> None:
     w.manage_models_action = _action(w, "Manage models…", w.open_model_manager, tip="Rename or delete your models")
     w.reader_action = _action(w, "Reader name…", w.ask_reader_name, tip="Recorded with every decision and sign-off")
     w.sign_off_action = _action(w, "Sign off study", w.toggle_sign_off)
+    w.screen_anyway_action = _action(w, "Screen anyway", w.screen_anyway,
+                                     tip="Show the AI call on the current out-of-scope image (recorded)")
+    w.calibrate_action = _action(w, "Calibrate to my site…", lambda: _open_site_calibration(w),
+                                 tip="Choose an operating point on your own labelled images")
     w.about_action = _action(w, "About PneumoScan", w.show_about)
     w.shortcuts_action = _action(w, "Keyboard shortcuts", w.show_shortcuts, Qt.Key.Key_F1)
     w.quit_action = _action(w, "Quit", w.close, QKeySequence.StandardKey.Quit)
@@ -48,10 +58,13 @@ def build_actions(w) -> None:
     menu.addSeparator()
     menu.addAction(w.quit_action)
     menu = w.menuBar().addMenu("&Screening")
-    for action in (w.run_action, w.rescreen_action, w.cancel_action, w.train_action, w.manage_models_action):
+    for action in (w.run_action, w.rescreen_action, w.cancel_action, w.train_action, w.calibrate_action,
+                   w.manage_models_action):
         menu.addAction(action)
     menu = w.menuBar().addMenu("&Review")
     menu.addAction(_action(w, "Open needs-review queue", lambda: w.open_queue(NEEDS_REVIEW)))
+    menu.addAction(_action(w, "Open out-of-scope queue", lambda: w.open_queue(OUT_OF_SCOPE_QUEUE)))
+    menu.addAction(w.screen_anyway_action)
     menu.addAction(w.close_queue_action)
     menu.addAction(w.sign_off_action)
     menu.addSeparator()

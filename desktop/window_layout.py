@@ -71,6 +71,7 @@ def build_panes(w) -> None:
     w.confusion, w.details, w.sign_off_box = w.review.confusion, w.review.details, \
         w.review.sign_off
     w.confusion.queue_requested.connect(w.open_queue)
+    w.details.screen_anyway_requested.connect(w.screen_anyway)
     w.sign_off_box.sign_off_requested.connect(w.toggle_sign_off)
     w.sign_off_box.reopen_requested.connect(w.toggle_sign_off)
     w.splitter = QSplitter(Qt.Orientation.Horizontal, w)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
 from core.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE  # noqa: E402
 from core.review import FALSE_NEGATIVE, NEEDS_REVIEW  # noqa: E402
+from core.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.results_model import (COL_FILE, COL_PATIENT, COL_READER, COL_STUDY_CALL,  # noqa: E402
                                    COL_VIEW)
@@ -426,3 +427,51 @@ def test_pdf_report_puts_false_negatives_disagreements_and_changed_calls_first(q
     assert b"/Subtype /Image" in data  # thumbnails
     for folder in (str(studies["a"]), str(studies["a"].parent), str(Path.home())):
         assert folder.encode() not in text  # no local paths, file names only
+
+
+def test_out_of_scope_queue_screen_anyway_persists_and_undoes(qtbot, home, studies, store_path, tmp_path):
+    from desktop.results_model import COL_AI_CALL, COL_STATUS
+
+    window = open_window(qtbot, studies["b"], store_path, reader="Dr Reader")
+    session = window.session
+    window.open_queue(OUT_OF_SCOPE_QUEUE)
+    model = window.results_model
+    keys = [model.key_at(r) for r in range(model.rowCount())]
+    assert [Path(k).name for k in keys] == ["img10.dcm"]  # the lateral film only
+    lateral = keys[0]
+    assert session.current == lateral
+    assert text_at(window, lateral, COL_AI_CALL) == OUT_OF_SCOPE  # no NORMAL/PNEUMONIA call
+    assert text_at(window, lateral, COL_STATUS) == "Out of scope: lateral view"
+    assert window.details.fields["Status"].text() == "Out of scope: lateral view"
+    assert window.details.fields["AI call"].text() == OUT_OF_SCOPE
+    assert session.row(lateral).probability is not None  # the probability is kept
+    button = window.details.screen_anyway_button
+    assert button.isVisibleTo(window)
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    call = POSITIVE if session.row(lateral).probability >= session.threshold else NEGATIVE
+    marked = f"{call} (screened anyway: lateral view)"
+    window.refresh()
+    assert text_at(window, lateral, COL_AI_CALL) == marked
+    assert window.details.fields["AI call"].text() == marked and not button.isVisibleTo(window)
+    assert session.row(lateral).decision is None  # not an agree/disagree
+    window.undo_decision()
+    window.refresh()
+    assert text_at(window, lateral, COL_AI_CALL) == OUT_OF_SCOPE and button.isVisibleTo(window)
+
+    window.screen_anyway_action.trigger()  # the menu action does the same
+    qtbot.waitUntil(lambda: getattr(session.row(lateral).override, "id", 0) > 0)
+    qtbot.waitUntil(lambda: "Screened anyway by Dr Reader" in window.details.history.text())
+    csv_path = tmp_path / "export.csv"
+    with qtbot.waitSignal(window.exported, timeout=60_000):
+        window.export_csv(str(csv_path))
+    import csv
+    rows = {Path(r["file"]).name: r for r in csv.DictReader(csv_path.open())}
+    assert rows["img10.dcm"]["ai_call"] == call
+    assert rows["img10.dcm"]["screened_anyway"] == "(screened anyway: lateral view)"
+    window.close()
+
+    again = open_window(qtbot, studies["b"], store_path)
+    qtbot.waitUntil(lambda: again.session.row(lateral).override is not None)
+    again.refresh()
+    assert text_at(again, lateral, COL_AI_CALL) == marked

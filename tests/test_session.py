@@ -250,3 +250,51 @@ def test_sign_off_needs_a_reader_and_a_fully_screened_study(study, store):
     assert session.signed_off.reader == "Dr Reader" and store.study_sign_off(folder).images == 6
     session.reopen()
     assert session.signed_off is None and store.study_sign_off(folder) is None
+
+
+def test_screen_anyway_shows_the_call_persists_and_undoes(study, tmp_path):
+    from core.results import OUT_OF_SCOPE, SCREEN_ANYWAY
+
+    folder, files, truth, results = study
+    results[4] = result(files[4], 0.9, scope="lateral view")  # tp.png, flagged
+    results[5] = result(files[5], 0.1, scope="not a chest X-ray")  # tn.png, flagged
+    store = ResultStore(tmp_path / "store.db")
+    session = ReadingSession(store=store, reader="Dr A")
+    session.open_study(folder, files, truth)
+    session.add_results(results)
+    session.open_queue(OUT_OF_SCOPE_QUEUE)
+    assert session.visible_keys() == [files[5], files[4]]  # tn.png, tp.png
+    assert [session.row(k).scope for k in session.visible_keys()] == ["not a chest X-ray", "lateral view"]
+    flagged = session.row(files[4])
+    assert session.ai_call(flagged) == OUT_OF_SCOPE and session.cell(flagged) is None
+    session.go_to(files[0])
+    assert session.screen_anyway() == "this image is within the model's scope"
+    session.go_to(files[4])
+    assert session.screen_anyway() is None
+    assert session.ai_call(flagged) == POSITIVE
+    assert session.call_text(flagged) == "PNEUMONIA (screened anyway: lateral view)"
+    assert session.cell(flagged) == TRUE_POSITIVE
+    assert session.row(files[4]).decision is None  # not a reader decision
+    assert session.screen_anyway() == "this image is already screened anyway"
+
+    # Stored with who, the reason and the call; not an agree/disagree; reader decisions unaffected.
+    stored = store.image_overrides([files[4]])[files[4]]
+    assert (stored.decision, stored.reader, stored.reason, stored.ai_call, stored.reader_label) == (
+        SCREEN_ANYWAY, "Dr A", "lateral view", POSITIVE, None)
+    assert files[4] not in store.image_decisions([files[4]])
+    assert files[4] not in store.latest_decisions(folder)
+
+    # Reopening the study: the override comes back from the store.
+    reopened = ReadingSession(store=store)
+    reopened.open_study(folder, files, truth)
+    reopened.add_results(results)
+    reopened.set_overrides(store.image_overrides(files))
+    assert reopened.call_text(reopened.row(files[4])) == "PNEUMONIA (screened anyway: lateral view)"
+    assert reopened.ai_call(reopened.row(files[5])) == OUT_OF_SCOPE
+
+    # Undo: back to OUT_OF_SCOPE, in the store too.
+    assert session.undo() == files[4]
+    assert session.ai_call(flagged) == OUT_OF_SCOPE and session.call_text(flagged) == OUT_OF_SCOPE
+    assert store.image_overrides([files[4]]) == {}
+    history = store.image_history(files[4])
+    assert [(d.decision, d.undone) for d in history] == [(SCREEN_ANYWAY, True)]
