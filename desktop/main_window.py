@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from core.results import POSITIVE
 from core.session import ReadingSession
 from desktop import notices, study_job as job_events
+from desktop.fine_map import fine_map_source
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
 from desktop.screening_controller import StudyScreening
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         if entry is not None:
             self.settings.model_name = entry.card.label
             self.inbox.set_model_hash(entry.card.sha256)
+            self.viewer.set_fine_map_source(fine_map_source(entry))
             self.set_threshold(entry.card.threshold)
             if self.study_folder is not None:
                 self.open_study(self.study_folder)  # other model: other stored results

@@ -360,7 +360,11 @@ def test_invert_window_presets_in_file_values_and_the_faint_normal_heatmap(qtbot
     assert view.has_heatmap and not view.heatmap_shown
     panel.toggle_heatmap()
     assert view.heatmap_shown and view._heat.opacity() == pytest.approx(0.3)
-    assert "one scale for every image" in panel.legend_text.text()
+    legend = panel.legend_text.text()
+    assert "one scale for every image" in legend.lower()
+    assert legend.startswith("Red: evidence as strong as in a typical confident pneumonia (scaled by this image's "
+                             "probability)")
+    assert panel.fine_box.isHidden()  # no fine map offered without a model that has one
 
 
 def test_sign_off_needs_a_reader_and_is_kept_per_study(qtbot, home, studies, store_path):
