@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
             notices.message_box(self, title, text, icon)
 
     def show_about(self) -> None:
-        notices.message_box(self, "About PneumoScan", notices.ABOUT_TEXT, QMessageBox.Icon.Information)
+        return notices.show_about(self, self.current_entry)
 
     def show_shortcuts(self):
         from desktop.shortcuts import ShortcutSheet

@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.fine_map import fine_map_source
+from desktop.model_notes import model_tooltip
 
 
 def list_entries():
@@ -23,8 +24,7 @@ def fill_combo(combo, entries) -> None:
     for entry in entries:
         card = entry.card
         combo.addItem(card.label + ("" if entry.shipped else "  (yours)"))
-        combo.setItemData(combo.count() - 1, f"{card.architecture}, {card.input_size}px, created {card.created}",
-                          Qt.ItemDataRole.ToolTipRole)
+        combo.setItemData(combo.count() - 1, model_tooltip(entry), Qt.ItemDataRole.ToolTipRole)
     if not entries:
         combo.setPlaceholderText("no model installed")
 

@@ -16,6 +16,17 @@ FIRST_RUN_TEXT = (
     "and heatmaps are aids for a qualified reader and must never be used on their own for a diagnosis.</p>")
 
 
+def about_text(entry) -> str:
+    """The research-use notice, then what the current model is for and its known limits."""
+    from desktop.model_notes import about_model_html
+
+    return ABOUT_TEXT + about_model_html(entry.card if entry is not None else None)
+
+
+def show_about(window, entry) -> QMessageBox:
+    return message_box(window, "About PneumoScan", about_text(entry), QMessageBox.Icon.Information)
+
+
 def message_box(parent, title: str, text: str, icon=QMessageBox.Icon.Warning) -> QMessageBox:
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
