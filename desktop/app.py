@@ -74,7 +74,11 @@ def run_gui(folder) -> int:
     if target is None:
         window.statusBar().showMessage("Open a study folder to begin (File > Open folder…)")
     window.show_first_run_notice()
-    return app.exec()
+    code = app.exec()
+    from desktop.background import finish_background
+
+    finish_background()  # e.g. the listener draining its transfers, now that no window is left to freeze
+    return code
 
 
 def run_smoke_test(folder) -> int:

@@ -140,6 +140,7 @@ class InboxPanel(QDockWidget):
         self._model_hash: str | None = None
         self._polling = False
         self._jobs: set[_Job] = set()
+        self._closed = False
         self._build_ui()
         self.message.connect(self.status.setText)
         self.controller.started.connect(self._listener_started)
@@ -313,12 +314,20 @@ class InboxPanel(QDockWidget):
         self.message.emit(message)
 
     def shutdown(self) -> None:
-        """Stop polling and the listener (in-flight work finishes); call before the app exits."""
+        """Stop polling and the listener; returns at once (the GUI thread never waits).
+        In-flight work finishes in the background (desktop.background); queued jobs are dropped."""
+        from desktop.background import retire_pool
+
+        if self._closed:
+            return
+        self._closed = True
         self.timer.stop()
         self.controller.shutdown()
-        self._pool.waitForDone(60_000)
+        retire_pool(self._pool)
 
     def _submit(self, work, on_done, on_failed) -> None:
+        if self._closed:
+            return
         job = _Job(work)
         self._jobs.add(job)  # keep the signals object alive until delivered
         job.signals.done.connect(on_done)

@@ -232,16 +232,21 @@ class ListenerController(QObject):
         if self._thread is not None:
             self._stop_requested.emit()
 
-    def shutdown(self, timeout_ms: int = 120_000) -> None:
-        """Blocking stop for application exit: in-flight work finishes first."""
+    def shutdown(self) -> None:
+        """Stop for application exit without waiting: the worker stops on its own thread
+        (in-flight transfers finish), then the thread ends; desktop.background keeps both
+        alive meanwhile and the app waits for them only after its windows have gone."""
+        from desktop.background import retire_thread
+
         if self._thread is None:
             return
         worker, thread = self._worker, self._thread
         self._worker = self._thread = None
         self.running = False
-        QMetaObject.invokeMethod(worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
-        thread.quit()
-        thread.wait(timeout_ms)
+        for signal in (worker.stopped, worker.failed):  # runs on the worker's thread
+            signal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        retire_thread(thread, worker)
+        QMetaObject.invokeMethod(worker, "stop", Qt.ConnectionType.QueuedConnection)
 
     def _on_started(self, port: int, model_hash: str) -> None:
         self.running = True

@@ -211,6 +211,21 @@ def release_jobs(owner: QObject) -> list[BackgroundJob]:
     return released
 
 
+def let_finish(job: BackgroundJob) -> None:
+    """A job that must run to its end (a model being written) while its dialog closes: not
+    cancelled, not waited for; it reports to nobody and outlives its owner (kept by _live_jobs)."""
+    import warnings
+
+    for signal in (job.progress, job.succeeded, job.failed, job.cancelled):
+        with warnings.catch_warnings():  # PySide warns when nothing was connected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+    job.setParent(None)
+
+
 def wait_for_jobs(owner: QObject, timeout_ms: int = 120_000) -> bool:
     """Release `owner`'s jobs and block until they end (scripts and tests only)."""
     import time

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeader
                                QWizardPage)
 
 from core.metrics import format_with_ci, roc_points
-from desktop.training_worker import start_job
+from desktop.training_worker import let_finish, start_job
 from desktop.wizard.comparison import name_problem, training_overlap
 from desktop.wizard.plots import CalibrationFigure
 from desktop.wizard.results_page import WARNING_STYLE
@@ -315,5 +315,5 @@ class CalibrationPage(QWizardPage):
         if self.job is not None:
             self.job.discard()
         if self.save_job is not None:
-            self.save_job.wait()
+            let_finish(self.save_job)  # the registration completes on its worker; nobody waits
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPus
 
 from core.metrics import format_with_ci, roc_points
 from desktop.threshold_control import ThresholdControl
-from desktop.training_worker import start_job
+from desktop.training_worker import let_finish, start_job
 from desktop.wizard.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
                                        new_model_probs, rule_threshold, save_new_model, score_model,
                                        training_overlap)
@@ -323,4 +323,4 @@ class ResultsPage(QWizardPage):
         if self.job is not None:
             self.job.discard()
         if self.save_job is not None:
-            self.save_job.wait()  # never leave a model half-written
+            let_finish(self.save_job)  # never a half-written model: the save completes on its worker
