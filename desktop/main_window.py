@@ -396,6 +396,8 @@ class MainWindow(QMainWindow):
         """The AI call for the current out-of-scope image, recorded as such (undo takes it back)."""
         problem = self.session.screen_anyway()
         self.statusBar().showMessage(f"Cannot screen anyway: {problem}" if problem else "Screened anyway", 5000)
+        if problem is None:
+            self._on_cursor(self.session.current)  # the heatmap default follows the call now shown
 
     def undo_decision(self) -> None:
         self.statusBar().showMessage("Nothing to undo" if self.session.undo() is None else "Decision undone", 3000)

@@ -473,6 +473,9 @@ def test_out_of_scope_queue_screen_anyway_persists_and_undoes(qtbot, home, studi
     rows = {Path(r["file"]).name: r for r in csv.DictReader(csv_path.open())}
     assert rows["img10.dcm"]["ai_call"] == call
     assert rows["img10.dcm"]["screened_anyway"] == "(screened anyway: lateral view)"
+    from desktop.export import _entry_text, snapshot_rows
+    exported = next(r for r in snapshot_rows(session) if r.path == lateral)
+    assert f"AI {call} (screened anyway: lateral view) (p=" in _entry_text(exported)  # the PDF's line
     window.close()
 
     again = open_window(qtbot, studies["b"], store_path)
