@@ -281,20 +281,28 @@ class GaussianBlock:
 
     @classmethod
     def fit(cls, features: np.ndarray, max_components: int = MAX_COMPONENTS) -> "GaussianBlock":
-        from sklearn.covariance import ledoit_wolf
+        """Ledoit-Wolf shrinkage of the standardised features' covariance, from an SVD.
+
+        The shrunk covariance (1 - a) S + a mu I has S's eigenvectors, so the
+        full D x D matrix is never formed (D reaches several thousand).
+        """
+        from sklearn.covariance import ledoit_wolf_shrinkage
 
         x = np.asarray(features, dtype=np.float64)
+        n, dims = x.shape
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
         scale = np.where(scale > 1e-8 * max(float(scale.max()), 1e-12), scale, max(float(scale.max()), 1e-6))
         z = (x - mean) / scale
-        covariance, _shrinkage = ledoit_wolf(z, assume_centered=True)
-        eigvals, eigvecs = np.linalg.eigh(covariance)
-        order = np.argsort(eigvals)[::-1]
-        eigvals, eigvecs = np.maximum(eigvals[order], 1e-9), eigvecs[:, order]
-        k = min(max_components, len(eigvals))
-        rest = float(eigvals[k:].mean()) if k < len(eigvals) else float(eigvals[-1])
-        return cls(mean, scale, eigvecs[:, :k].T.copy(), eigvals[:k].copy(), max(rest, 1e-9))
+        shrinkage = float(ledoit_wolf_shrinkage(z, assume_centered=True))
+        _, singular, vt = np.linalg.svd(z, full_matrices=False)
+        sample_var = singular ** 2 / n  # S's eigenvalues (the others are 0)
+        mu = float((z * z).sum() / (n * dims))  # trace(S) / D
+        k = min(max_components, len(sample_var))
+        shrunk = (1.0 - shrinkage) * sample_var[:k] + shrinkage * mu
+        rest_sample = (float((z * z).sum() / n) - float(sample_var[:k].sum())) / max(dims - k, 1)
+        rest = (1.0 - shrinkage) * max(rest_sample, 0.0) + shrinkage * mu
+        return cls(mean, scale, vt[:k].copy(), np.maximum(shrunk, 1e-9), max(rest, 1e-9))
 
     def distance(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of each row (N,)."""
