@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install run test test-fast bench installer clean check-qt-libs
+.PHONY: install run test test-fast bench installer clean check-qt-libs system-deps
 
 install: $(STAMP)
 
@@ -32,10 +32,26 @@ check-qt-libs:
 	  fi; \
 	fi
 
+# The PACS tests need Orthanc (a real PACS) and dcmtk (storescu/echoscu). Installed when
+# missing and running as root on Debian/Ubuntu; otherwise says what is missing (those tests skip).
+SYSTEM_DEPS := Orthanc:orthanc storescu:dcmtk echoscu:dcmtk
+system-deps:
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null || [ -x /usr/sbin/$${dep%%:*} ] || missing="$$missing $${dep#*:}"; \
+	done; missing=$$(echo $$missing | tr ' ' '\n' | sort -u | xargs); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages for the PACS tests: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "PACS tests will be skipped: missing system packages: $$missing (Debian/Ubuntu: sudo apt-get install -y $$missing)"; \
+	  fi; \
+	fi
+
 run: install check-qt-libs
 	$(BIN)/pneumoscan $(FOLDER)
 
-test: install
+test: install system-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 test-fast: install
@@ -44,6 +60,7 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/screening.py
 	@if [ -f bench/startup.py ]; then $(BIN)/python bench/startup.py; fi
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/reading.py
 
 installer: install
 	$(BIN)/pyinstaller --noconfirm --clean build_installer.spec

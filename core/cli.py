@@ -11,7 +11,8 @@ import os
 import sys
 
 # Order is the order shown in --help.
-COMMAND_MODULES = ("info", "models", "train", "evaluate", "screen", "fit_scope")
+COMMAND_MODULES = ("info", "models", "train", "evaluate", "calibrate", "screen", "fit_scope", "listen",
+                   "export_dicom")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

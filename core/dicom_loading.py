@@ -1,22 +1,41 @@
-"""DICOM bytes -> display-ready grey pixels (first frame) plus display-safe metadata.
+"""DICOM file -> display-ready grey pixels (one frame) plus display-safe metadata.
 
 Used only by `core.loader`, which adds the file path to errors. The display
-pipeline follows DICOM PS3.3 C.11: stored values -> Modality LUT (rescale) ->
-VOI LUT or window -> [0, 1], with MONOCHROME1 inverted so bone is white.
-Presentation LUT Shape is not applied: for MONOCHROME1 its INVERSE merely
-restates the photometric inversion already done here.
+pipeline follows DICOM PS3.3 C.11: stored values -> Modality LUT (rescale or
+LUT sequence) -> VOI LUT or window -> Presentation LUT -> [0, 1], bone white.
+
+Photometric inversion and Presentation LUT Shape: MONOCHROME1 is shown
+inverted, and so is a Presentation LUT Shape of INVERSE. For MONOCHROME1 an
+INVERSE shape restates the same inversion (PS3.3 C.8.11.1: DX images pair
+them), so it is applied once, never twice.
+
+A reduced decode (`max_side`) shrinks the stored values first and runs the
+LUT chain on the small array. Grey images are read from disk frame by frame
+(header, then only the wanted frame's pixel data); other files are parsed
+whole from disk, never copied into memory as bytes first.
 """
 from __future__ import annotations
 
 import io
+import os
 
+import cv2
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.pixels import pixel_array as read_pixels
 from pydicom.pixels.processing import apply_voi, apply_windowing
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+)
 
 DICM_OFFSET = 128
 DICM_MAGIC = b"DICM"
@@ -24,7 +43,8 @@ DICM_MAGIC = b"DICM"
 # Tag groups a DICOM data set may plausibly start with when the 128-byte
 # preamble and "DICM" are missing (file meta, directory, identifying, patient,
 # acquisition, relationship, image groups).
-_RAW_START_GROUPS = {0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
+_RAW_START_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008, 0x0009, 0x0010, 0x0018, 0x0020, 0x0028}
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # the SOP class of a DICOMDIR
 
 # SOP classes without pixels, by UID prefix, with the reader-facing reason.
 _NON_IMAGE_SOP_CLASSES = (
@@ -36,10 +56,13 @@ _NON_IMAGE_SOP_CLASSES = (
     ("1.2.840.10008.1.3.10", "DICOMDIR (media index): no pixel data"),
 )
 
-# Attributes shown to the reader; identifiers beyond PatientID are left out.
+# Attributes shown to the reader; identifiers beyond PatientID are left out, except the
+# study and series UIDs that group one patient's films (core.session).
 META_KEYWORDS = (
     "Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "PatientID",
     "Rows", "Columns", "BitsStored", "PhotometricInterpretation", "NumberOfFrames",
+    "StudyInstanceUID", "SeriesInstanceUID",
+    "PresentationLUTShape",
 ) + (
     # Read by the scope check (core.scope): age against the model's population, scouts.
     "PatientAge", "PatientBirthDate", "ImageType",
@@ -78,29 +101,98 @@ def looks_like_raw_dicom(head: bytes) -> bool:
             or int.from_bytes(head[:2], "big") in _RAW_START_GROUPS)
 
 
-def decode_dicom(data: bytes, *, has_magic: bool) -> tuple[np.ndarray, dict]:
-    """Return (2-D float array in about [0, 1], meta) for the first frame.
+def read_header(path) -> Dataset | None:
+    """The data set of a DICOM file without its pixels, or None when `path` is
+    not DICOM (with or without preamble). Cheap: stops before Pixel Data."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(DICM_OFFSET + 4)
+            has_magic = has_dicm_magic(head)
+            if not has_magic and not looks_like_raw_dicom(head):
+                return None
+            handle.seek(0)
+            ds = pydicom.dcmread(handle, force=not has_magic, stop_before_pixels=True)
+    except Exception:
+        return None
+    if not has_magic and not (_is_plausible_image(ds) or is_dicomdir(ds)):
+        return None
+    return ds
 
-    `has_magic` False means the bytes were only guessed to be DICOM: any
-    failure to find an image then reads as "not an image file".
+
+def is_dicomdir(ds: Dataset) -> bool:
+    file_meta = getattr(ds, "file_meta", None) or Dataset()
+    sop_class = str(file_meta.get("MediaStorageSOPClassUID") or ds.get("SOPClassUID") or "")
+    return sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds
+
+
+def decode_dicom(source, *, has_magic: bool, max_side: int | None = None,
+                 frame: int | None = None) -> tuple[np.ndarray, dict]:
+    """Return (2-D float array in about [0, 1], meta) for one frame.
+
+    `source` is a path (read from disk) or bytes. `has_magic` False means the
+    file was only guessed to be DICOM: any failure to find an image then reads
+    as "not an image file". `frame` is 0-based; None means the representative
+    frame when the file names one, else the first. `max_side` shrinks the
+    stored values before the LUTs (a reduced decode).
     """
-    ds = _read_dataset(data, force=not has_magic)
+    if has_magic and not isinstance(source, (bytes, bytearray, memoryview)):
+        streamed = _decode_streamed(source, max_side, frame)
+        if streamed is not None:
+            return streamed
+    ds = _read_dataset(source, force=not has_magic)
     if not has_magic and not _is_plausible_image(ds):
         raise NotDicomError()
     _require_pixel_data(ds)
     transfer_syntax = _transfer_syntax(ds)
     meta = dicom_meta(ds, transfer_syntax)
-    frame, photometric = _decode_first_frame(ds, transfer_syntax)
-    if frame.ndim == 3:
-        pixels = _colour_to_grey(frame, ds, photometric)
+    index = _frame_index(ds, meta, frame)
+    stored, photometric = _decode_frame(ds, transfer_syntax, index)
+    if photometric != "PALETTE COLOR":  # palette indices cannot be averaged
+        stored = _shrunk(stored, max_side)
+    if stored.ndim == 3:
+        pixels = _colour_to_grey(stored, ds, photometric)
     else:
-        pixels = _grey_to_display(frame, ds, photometric)
+        pixels = _grey_to_display(stored, ds, photometric)
     return pixels, meta
 
 
-def _read_dataset(data: bytes, *, force: bool) -> Dataset:
+def _decode_streamed(path, max_side: int | None, frame: int | None):
+    """Grey images read lean: the header, then only the wanted frame's pixel
+    data from the file (no full in-memory copy of the Pixel Data element).
+
+    Returns None to hand over to the full read, which names any problem and
+    repairs what it can (colour, palette, damaged or unusual files).
+    """
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=force)
+        ds = pydicom.dcmread(os.fspath(path), stop_before_pixels=True)
+        photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+        if ds.get("SamplesPerPixel", 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+            return None
+        syntax = _transfer_syntax(ds)
+    except Exception:
+        return None
+    meta = dicom_meta(ds, syntax)
+    index = _frame_index(ds, meta, frame)  # a missing frame is the reader's error either way
+    try:
+        stored = read_pixels(os.fspath(path), index=index)
+    except MemoryError:
+        raise DicomError("image is too large to load") from None
+    except Exception:
+        return None
+    if stored.ndim == 3 and stored.shape[-1] == 1:
+        stored = stored[..., 0]
+    if stored.ndim != 2:
+        return None
+    return _grey_to_display(_shrunk(stored, max_side), ds, photometric), meta
+
+
+def _read_dataset(source, *, force: bool) -> Dataset:
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return pydicom.dcmread(io.BytesIO(source), force=force)
+        return pydicom.dcmread(os.fspath(source), force=force)
+    except MemoryError:
+        raise DicomError("image is too large to load") from None
     except Exception:
         if force:
             raise NotDicomError() from None
@@ -108,12 +200,49 @@ def _read_dataset(data: bytes, *, force: bool) -> Dataset:
 
 
 def _is_plausible_image(ds: Dataset) -> bool:
-    """A forced read must yield real image tags, not bytes parsed as noise."""
+    """A forced read must yield real image tags, not bytes parsed as noise:
+    a SOP Class, or an image size (older and ACR-NEMA style files without a
+    SOP Class; a header read stops before Pixel Data, so its size decides)."""
     try:
-        return "SOPClassUID" in ds or ("PixelData" in ds and int(ds.Rows) > 0
-                                       and int(ds.Columns) > 0)
+        return "SOPClassUID" in ds or (int(ds.Rows) > 0 and int(ds.Columns) > 0)
     except Exception:
         return False
+
+
+def _frame_index(ds: Dataset, meta: dict, frame: int | None) -> int:
+    """0-based frame to decode; records `frame` and `frame_count` in meta.
+
+    Default: Representative Frame Number (0028,6010, 1-based) when valid,
+    else the first frame.
+    """
+    count = meta["NumberOfFrames"] if isinstance(meta.get("NumberOfFrames"), int) else 1
+    count = max(count, 1)
+    if frame is None:
+        representative = ds.get("RepresentativeFrameNumber")
+        frame = representative - 1 if isinstance(representative, int) and 1 <= representative <= count else 0
+    elif not 0 <= frame < count:
+        raise DicomError(f"frame {frame + 1} does not exist: the file has {count} frame(s)")
+    if count > 1:  # absent means a single frame (kept out of single-frame displays)
+        meta["frame_count"] = count
+        meta["frame"] = int(frame)
+        meta["note"] = f"multi-frame image: frame {frame + 1} of {count} is shown and screened"
+    return int(frame)
+
+
+def _shrunk(stored: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Stored values shrunk (INTER_AREA) so the longest side is at most max_side;
+    integers stay integers (LUT sequences index by stored value)."""
+    rows, cols = stored.shape[:2]
+    if not max_side or max(rows, cols) <= max_side:
+        return stored
+    scale = max_side / max(rows, cols)
+    size = (int(min(max_side, max(1, round(cols * scale)))),
+            int(min(max_side, max(1, round(rows * scale)))))
+    small = cv2.resize(stored.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    if np.issubdtype(stored.dtype, np.integer):
+        info = np.iinfo(stored.dtype)
+        small = np.clip(np.rint(small), info.min, info.max).astype(stored.dtype)
+    return small
 
 
 def _require_pixel_data(ds: Dataset) -> None:
@@ -160,8 +289,8 @@ def _is_compressed(syntax: UID) -> bool:
     return not syntax.is_transfer_syntax or syntax.is_compressed
 
 
-def _decode_first_frame(ds: Dataset, syntax: UID) -> tuple[np.ndarray, str]:
-    """Decode frame 0 only (multi-frame files can be huge); return it and its
+def _decode_frame(ds: Dataset, syntax: UID, index: int) -> tuple[np.ndarray, str]:
+    """Decode one frame only (multi-frame files can be huge); return it and its
     photometric interpretation after pydicom's YBR -> RGB conversion."""
     try:
         decoder = get_decoder(syntax)
@@ -170,7 +299,14 @@ def _decode_first_frame(ds: Dataset, syntax: UID) -> tuple[np.ndarray, str]:
     if not decoder.is_available:
         raise _cannot_decode(syntax)
     try:
-        frame, props = decoder.as_array(ds, index=0)
+        try:
+            frame, props = decoder.as_array(ds, index=index)
+        except MemoryError:
+            raise
+        except Exception:
+            if not _repair_jpeg_scan_headers(ds, syntax):
+                raise
+            frame, props = decoder.as_array(ds, index=index)
     except MemoryError:
         raise DicomError("image is too large to load") from None
     except Exception:
@@ -186,16 +322,91 @@ def _decode_first_frame(ds: Dataset, syntax: UID) -> tuple[np.ndarray, str]:
     return frame, photometric.strip().upper()
 
 
+def _repair_jpeg_scan_headers(ds: Dataset, syntax: UID) -> bool:
+    """Fix sequential-JPEG scan headers that some encoders write wrongly.
+
+    Sequential (non-progressive) JPEG requires Ss=0, Se=63, Ah=Al=0 in each
+    start-of-scan; some 12-bit encoders write Se=0 (pydicom's JPEG-lossy.dcm
+    is one), which IJG-based readers accept but libjpeg refuses. Rewrites
+    those three bytes per scan; returns False when nothing could be repaired.
+    """
+    if syntax not in (JPEGBaseline8Bit, JPEGExtended12Bit):
+        return False
+    try:
+        count = int(ds.get("NumberOfFrames") or 1)
+        frames = [bytearray(f) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    except Exception:
+        return False
+    changed = False
+    for data in frames:
+        changed |= _fix_sequential_scans(data)
+    if changed:
+        ds.PixelData = encapsulate([bytes(f) for f in frames])
+    return changed
+
+
+def _fix_sequential_scans(data: bytearray) -> bool:
+    changed = False
+    pos = data.find(b"\xff\xda")
+    while pos >= 0 and pos + 5 <= len(data):
+        components = data[pos + 4]
+        spectral = pos + 5 + 2 * components  # Ss, Se, Ah/Al follow the component list
+        if spectral + 3 <= len(data) and bytes(data[spectral:spectral + 3]) != b"\x00\x3f\x00":
+            data[spectral:spectral + 3] = b"\x00\x3f\x00"
+            changed = True
+        pos = data.find(b"\xff\xda", spectral)
+    return changed
+
+
 def _grey_to_display(frame: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
     if np.issubdtype(frame.dtype, np.floating):  # Float Pixel Data: no LUTs apply
         return _min_max_scaled(frame.astype(np.float64))
     values, lo, hi = _apply_luts(frame, ds)
     if lo == hi or not np.isfinite([lo, hi]).all():  # degenerate: use the data itself
-        return _min_max_scaled(np.asarray(values, dtype=np.float64))
-    pixels = (np.asarray(values, dtype=np.float64) - lo) / (hi - lo)
-    if photometric == "MONOCHROME1":  # low values are white: invert so bone is white
-        pixels = 1.0 - pixels
+        pixels = _min_max_scaled(np.asarray(values, dtype=np.float64))
+    else:
+        pixels = (np.asarray(values, dtype=np.float64) - lo) / (hi - lo)
+    return _presentation(pixels, ds, photometric)
+
+
+def _presentation(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
+    """VOI output in [0, 1] -> P-values in [0, 1] (0 black), bone white.
+
+    pydicom's `apply_presentation_lut` rescales by the image's own min/max;
+    here the LUT's input range is the VOI output range (PS3.3 C.11.6), so a
+    dark image stays dark. Out-of-range values are clipped by the loader's
+    last gate (inverting first gives the same result).
+    """
+    table = _presentation_lut_table(ds)
+    if table is not None:
+        index = np.rint(np.clip(pixels, 0.0, 1.0) * (len(table) - 1)).astype(np.int64)
+        pixels = table[index]
+        already_inverted = table[-1] < table[0]
+        return 1.0 - pixels if photometric == "MONOCHROME1" and not already_inverted else pixels
+    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+    if photometric == "MONOCHROME1" or shape == "INVERSE":
+        return 1.0 - pixels
     return pixels
+
+
+def _presentation_lut_table(ds: Dataset) -> np.ndarray | None:
+    """The Presentation LUT Sequence as a float table in [0, 1], or None."""
+    try:
+        item = ds.PresentationLUTSequence[0]
+        entries, _first, bits = (int(v) for v in item.LUTDescriptor)
+        entries = entries or 2**16
+        element = item["LUTData"]
+        if element.VR == "US" or not isinstance(element.value, (bytes, bytearray)):
+            table = np.asarray(element.value, dtype=np.float64).ravel()
+        else:
+            dtype = "<u1" if bits <= 8 else "<u2"
+            table = np.frombuffer(element.value, dtype=dtype).astype(np.float64)
+        table = table[:entries]
+        if table.size < 2 or not 1 <= bits <= 16:
+            return None
+        return np.clip(table / float(2**bits - 1), 0.0, 1.0)
+    except Exception:  # absent or malformed: the shape (or nothing) applies
+        return None
 
 
 def _apply_luts(frame: np.ndarray, ds: Dataset) -> tuple[np.ndarray, float, float]:
@@ -205,7 +416,7 @@ def _apply_luts(frame: np.ndarray, ds: Dataset) -> tuple[np.ndarray, float, floa
     A VOI step that pydicom rejects (bad window width, odd LUT depth) falls
     back to the next option rather than refusing an otherwise good image.
     """
-    values = apply_modality_lut(frame, ds)
+    values = _modality(frame, ds)
     for voi in (_voi_lut_sequence, _voi_window):
         try:
             result = voi(values, ds)
@@ -215,6 +426,36 @@ def _apply_luts(frame: np.ndarray, ds: Dataset) -> tuple[np.ndarray, float, floa
             return result
     lo, hi = _modality_output_range(ds, values)
     return values, lo, hi
+
+
+def _modality(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Modality LUT (rescale or LUT sequence). pydicom refuses LUT sequences
+    with a non-standard entry size (e.g. 12 bits; the standard says 8 or 16),
+    which vendors do write: those are looked up here directly."""
+    try:
+        return apply_modality_lut(frame, ds)
+    except Exception:
+        table = _modality_lut_table(ds)
+        if table is None:
+            raise
+    _entries, first_map, _bits = ds.ModalityLUTSequence[0].LUTDescriptor
+    index = np.clip(frame.astype(np.int64) - int(first_map), 0, len(table) - 1)
+    return table[index]
+
+
+def _modality_lut_table(ds: Dataset) -> np.ndarray | None:
+    try:
+        item = ds.ModalityLUTSequence[0]
+        entries = int(item.LUTDescriptor[0]) or 2**16
+        value = item.LUTData
+        if isinstance(value, (bytes, bytearray)):
+            table = np.frombuffer(value, dtype="<u2")
+        else:
+            table = np.asarray(value if isinstance(value, (list, MultiValue)) else [value])
+        table = table.astype(np.float64)[:entries]
+        return table if table.size else None
+    except Exception:
+        return None
 
 
 def _voi_lut_sequence(values: np.ndarray, ds: Dataset):
@@ -250,7 +491,7 @@ def _modality_output_range(ds: Dataset, values: np.ndarray) -> tuple[float, floa
         stored = np.array([-(2 ** (bits - 1)), 2 ** (bits - 1) - 1], dtype=np.int64)
     else:
         stored = np.array([0, 2**bits - 1], dtype=np.int64)
-    mapped = np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    mapped = np.asarray(_modality(stored, ds), dtype=np.float64)
     lo, hi = float(mapped.min()), float(mapped.max())
     if not hi > lo:
         return float(np.min(values)), float(np.max(values))
@@ -297,9 +538,7 @@ def dicom_meta(ds: Dataset, syntax: UID) -> dict:
         if safe is not None:
             meta[keyword] = safe
     meta["TransferSyntax"] = _syntax_name(syntax)
-    frames = meta.setdefault("NumberOfFrames", 1)  # absent means a single frame
-    if isinstance(frames, int) and frames > 1:
-        meta["note"] = f"multi-frame image: only the first of {frames} frames is shown"
+    meta.setdefault("NumberOfFrames", 1)  # absent means a single frame
     return meta
 
 

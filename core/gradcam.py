@@ -4,9 +4,24 @@ One forward and one backward pass per batch give both the probabilities and
 the maps, so Grad-CAM costs at most about as much again as plain inference.
 
 Maps are computed on the model's Grad-CAM layer grid (e.g. 7x7 for
-MobileNetV2 at 224) and normalised per image to [0, 1]; `upsample` brings them
-to any resolution and `overlay` paints them on the image for heatmap PNGs.
-TensorFlow is imported lazily (only `GradCam` needs it).
+MobileNetV2 at 224) and scaled in absolute terms, so a colour means the same
+on every image:
+
+    heat = clip(raw / reference, 0, 1) * probability
+
+`reference` is fixed per model (the card's `gradcam_reference`: the median
+peak of the raw map over validation positives), and the probability weight
+makes a confident normal show little or no heat. Red therefore reads "as
+strong as the evidence in a typical confident pneumonia"; a map normalised
+to its own maximum would paint a saturated spot on every image, normals
+included. Models without a reference fall back to per-image peaks (still
+weighted by the probability).
+
+Two methods: "gradcam" (channel weights = mean gradient; the classic, for the
+coarse last layer) and "layercam" (Jiang et al. 2021: element-wise positive
+gradients; stays sharp on a finer, earlier layer such as core.models.FINE_CAM_LAYER).
+`upsample` brings maps to any resolution and `overlay` paints them on the
+image for heatmap PNGs. TensorFlow is imported lazily (only `GradCam` needs it).
 """
 from __future__ import annotations
 
@@ -16,6 +31,7 @@ import cv2
 import numpy as np
 
 DEFAULT_LAYER = "last_conv"  # == core.models.GRADCAM_LAYER, without importing TF
+METHODS = ("gradcam", "layercam")
 
 
 def _is_sigmoid(activation) -> bool:
@@ -49,10 +65,15 @@ def _score_tensor(model):
 class GradCam:
     """Fused probability + Grad-CAM for whole batches on one Keras model."""
 
-    def __init__(self, keras_model, layer_name: str | None = None):
+    def __init__(self, keras_model, layer_name: str | None = None, reference: float | None = None,
+                 method: str = "gradcam"):
         import keras
         import tensorflow as tf
 
+        if method not in METHODS:
+            raise ValueError(f"unknown heatmap method {method!r}; choose one of {', '.join(METHODS)}")
+        self.method = method
+        self.reference = float(reference) if reference and reference > 0 else 0.0
         layer_name = layer_name or DEFAULT_LAYER
         try:
             layer = keras_model.get_layer(layer_name)
@@ -75,34 +96,80 @@ class GradCam:
             # the summed score gives every image its own gradients.
             total = tf.reduce_sum(score)
         grads = tape.gradient(total, features)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
-        cams = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))  # (N, h, w)
-        peak = tf.reduce_max(cams, axis=(1, 2), keepdims=True)
-        cams = tf.math.divide_no_nan(cams, peak)  # all-zero maps stay zero
-        return tf.reshape(probs, (-1,)), cams
+        if self.method == "layercam":
+            raw = tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1))  # (N, h, w)
+        else:
+            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
+            raw = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))  # (N, h, w)
+        probs = tf.reshape(probs, (-1,))
+        if self.reference:
+            scaled = tf.clip_by_value(raw / self.reference, 0.0, 1.0)
+        else:
+            scaled = tf.math.divide_no_nan(raw, tf.reduce_max(raw, axis=(1, 2), keepdims=True))
+        cams = scaled * tf.reshape(tf.cast(probs, scaled.dtype), (-1, 1, 1))
+        return probs, cams, tf.reduce_max(raw, axis=(1, 2))
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, 1) model inputs -> (probabilities (N,), maps (N, h, w) float32 in [0, 1])."""
-        probs, cams = self._step(np.asarray(batch, dtype=np.float32))
+        probs, cams, _ = self.with_peaks(batch)
+        return probs, cams
+
+    def with_peaks(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As __call__, plus each image's raw (unscaled) map peak, for fitting a reference."""
+        probs, cams, peaks = self._step(np.asarray(batch, dtype=np.float32))
         cams = np.nan_to_num(cams.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
-        return probs.numpy().astype(np.float64), np.clip(cams, 0.0, 1.0).astype(np.float32)
+        return (probs.numpy().astype(np.float64), np.clip(cams, 0.0, 1.0).astype(np.float32),
+                peaks.numpy().astype(np.float64))
 
 
-# One GradCam per (model, layer): building the gradient graph is not free.
+# One GradCam per (model, layer, reference, method): building the gradient graph is not free.
 _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def gradcam_for(keras_model, layer_name: str | None = None) -> GradCam:
+def gradcam_for(keras_model, layer_name: str | None = None, reference: float | None = None,
+                method: str = "gradcam") -> GradCam:
     per_model = _cache.setdefault(keras_model, {})
-    key = layer_name or DEFAULT_LAYER
+    key = (layer_name or DEFAULT_LAYER, float(reference or 0.0), method)
     if key not in per_model:
-        per_model[key] = GradCam(keras_model, key)
+        per_model[key] = GradCam(keras_model, key[0], reference, method)
     return per_model[key]
 
 
-def gradcam_batch(keras_model, batch: np.ndarray, layer_name: str | None = None) -> np.ndarray:
-    """Grad-CAM grid maps (N, h, w) float32 in [0, 1] for a batch of model inputs."""
-    return gradcam_for(keras_model, layer_name)(batch)[1]
+def gradcam_batch(keras_model, batch: np.ndarray, layer_name: str | None = None,
+                  reference: float | None = None, method: str = "gradcam") -> np.ndarray:
+    """Heat maps (N, h, w) float32 in [0, 1] for a batch of model inputs (see the module doc)."""
+    return gradcam_for(keras_model, layer_name, reference, method)(batch)[1]
+
+
+def fit_reference(keras_model, inputs: np.ndarray, labels, layer_name: str | None = None,
+                  method: str = "gradcam", batch_size: int = 32) -> float:
+    """The fixed scale for absolute heat: the median raw-map peak over the positives.
+
+    `inputs` are model inputs (N, S, S, 1) float32 in [0, 1] (validation images,
+    never the training ones); `labels` 1 = pneumonia.
+    """
+    cam = GradCam(keras_model, layer_name, None, method)
+    positives = np.asarray(inputs)[np.asarray(labels) == 1]
+    if len(positives) == 0:
+        raise ValueError("a heat reference needs validation images with pneumonia")
+    peaks = np.concatenate([cam.with_peaks(positives[i:i + batch_size])[2]
+                            for i in range(0, len(positives), batch_size)])
+    reference = float(np.median(peaks))
+    if not np.isfinite(reference) or reference <= 0:
+        raise ValueError("the model's maps are empty on the validation positives")
+    return reference
+
+
+def map_concentration(cams: np.ndarray, top_fraction: float = 0.1) -> np.ndarray:
+    """Share of each map's heat held by its hottest `top_fraction` of cells (1 = one spot).
+
+    A sharpness measure for comparing layers and methods without masks.
+    """
+    flat = np.asarray(cams, dtype=np.float64).reshape(len(cams), -1)
+    k = max(1, int(round(flat.shape[1] * top_fraction)))
+    top = np.sort(flat, axis=1)[:, -k:].sum(axis=1)
+    total = flat.sum(axis=1)
+    return np.divide(top, total, out=np.zeros_like(top), where=total > 0)
 
 
 def upsample(cam: np.ndarray, shape) -> np.ndarray:

@@ -5,15 +5,21 @@
 `ImageLoadError` with a message a radiologist understands. No other exception
 escapes and no unchecked array is returned.
 
-Files are read as bytes and decoded from memory, so non-ASCII paths work on
-every platform. EXIF orientation is ignored (chest X-ray exports rarely carry
-it, and the full and reduced JPEG decodes must agree). DICOM decoding lives in
-`core.dicom_loading`.
+Raster files are read as bytes and decoded from memory, so non-ASCII paths
+work on every platform; DICOM files are parsed straight from disk (one copy of
+the pixel data in memory). EXIF orientation is ignored (chest X-ray exports
+rarely carry it, and the full and reduced JPEG decodes must agree). DICOM
+decoding lives in `core.dicom_loading`, folder discovery in `core.discovery`.
+
+16-bit PNG/TIFF: many exports put 10-, 12- or 14-bit detector data in a
+16-bit container. A PNG sBIT chunk, when present, states the significant bits;
+otherwise the data is scaled by the smallest 2^k - 1 (8 <= k <= 16) that is at
+least its maximum (max <= 4095 reads as 12-bit, <= 1023 as 10-bit, ...), so a
+12-bit image is not divided by 65535 into a near-black picture.
 """
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +47,8 @@ class LoadedImage:
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
-# Suffixes `discover` skips without opening; any other unknown suffix (or none)
-# is opened to look for the DICM magic.
+# Suffixes discovery skips (as "not an image") without opening; any other
+# unknown suffix (or none) is opened and probed for image and DICOM content.
 NON_IMAGE_SUFFIXES = {
     ".csv", ".tsv", ".txt", ".json", ".md", ".xml", ".html", ".htm", ".pdf", ".log",
     ".ini", ".yaml", ".yml", ".py", ".zip", ".gz", ".db", ".sqlite", ".keras", ".h5",
@@ -66,16 +72,22 @@ _REDUCED_GREY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSC
                  8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
 
 
-def load_image(path, max_side: int | None = None) -> LoadedImage:
+def load_image(path, max_side: int | None = None, frame: int | None = None) -> LoadedImage:
     """Load `path` as display-ready grey pixels, at most `max_side` on the longest side.
 
-    A `max_side` below 1 is a programming error and raises ValueError.
+    `frame` (0-based) picks a frame of a multi-frame DICOM; None means the
+    file's representative frame, else the first. For multi-frame files
+    `meta["frame"]` (0-based) and `meta["frame_count"]` say which was loaded
+    (absent: a single frame). A `max_side` below 1 or a
+    negative frame is a programming error and raises ValueError.
     """
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
+    if frame is not None and frame < 0:
+        raise ValueError(f"frame must be >= 0, got {frame}")
     try:
         path = Path(path)
-        return _load(path, max_side)
+        return _load(path, max_side, frame)
     except ImageLoadError:
         raise
     except MemoryError:
@@ -84,12 +96,18 @@ def load_image(path, max_side: int | None = None) -> LoadedImage:
         raise ImageLoadError(path, f"image could not be read ({type(exc).__name__})") from exc
 
 
-def _load(path: Path, max_side: int | None) -> LoadedImage:
-    data = _read_bytes(path)
-    kind = sniff_kind(data)
+_HEAD_BYTES = 4096  # enough for every signature and the DICM magic
+
+
+def _load(path: Path, max_side: int | None, frame: int | None) -> LoadedImage:
+    head = _read_bytes(path, _HEAD_BYTES)
+    kind = sniff_kind(head)
     if kind == "dicom":
-        pixels, meta = _decode_dicom(path, data)
+        pixels, meta = _decode_dicom(path, head, max_side, frame)
     elif kind is not None:
+        if frame:
+            raise ImageLoadError(path, f"frame {frame + 1} does not exist: the file has 1 frame")
+        data = head if len(head) < _HEAD_BYTES else _read_bytes(path)
         pixels, meta = _decode_raster(path, data, kind, max_side)
     else:
         raise ImageLoadError(path, "not an image file")
@@ -97,7 +115,8 @@ def _load(path: Path, max_side: int | None) -> LoadedImage:
     return LoadedImage(pixels=pixels, kind=kind, meta=meta, path=str(path))
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, limit: int = -1) -> bytes:
+    """The file's bytes (the first `limit` when given), or a reader-facing error."""
     try:
         if not path.exists():
             raise ImageLoadError(path, "file not found")
@@ -105,7 +124,8 @@ def _read_bytes(path: Path) -> bytes:
             raise ImageLoadError(path, "this is a folder, not an image file")
         if not path.is_file():  # devices and pipes would never end
             raise ImageLoadError(path, "not a regular file")
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(limit)
     except PermissionError:
         raise ImageLoadError(path, "permission denied") from None
     except OSError as exc:
@@ -129,9 +149,9 @@ def sniff_kind(data: bytes) -> str | None:
     return "dicom" if looks_like_raw_dicom(data) else None
 
 
-def _decode_dicom(path: Path, data: bytes) -> tuple[np.ndarray, dict]:
+def _decode_dicom(path: Path, head: bytes, max_side, frame) -> tuple[np.ndarray, dict]:
     try:
-        return decode_dicom(data, has_magic=has_dicm_magic(data))
+        return decode_dicom(path, has_magic=has_dicm_magic(head), max_side=max_side, frame=frame)
     except DicomError as exc:
         raise ImageLoadError(path, exc.message) from None
 
@@ -151,7 +171,10 @@ def _decode_raster(path: Path, data: bytes, kind: str, max_side: int | None):
     if image is None or image.size == 0:
         raise ImageLoadError(path, f"{kind.upper()} file is damaged or uses an unsupported variant")
     meta = _raster_meta(image, header)
-    return _to_unit_grey(image), meta
+    full_scale = _full_scale(image, data if kind == "png" else None)
+    if full_scale is not None:
+        meta["significant_bits"] = int(full_scale).bit_length()
+    return _to_unit_grey(image, full_scale), meta
 
 
 def _check_complete(path: Path, data: bytes, kind: str) -> None:
@@ -230,7 +253,34 @@ def _raster_meta(image: np.ndarray, header) -> dict:
             "bit_depth": int(bits)}
 
 
-def _to_unit_grey(image: np.ndarray) -> np.ndarray:
+def _full_scale(image: np.ndarray, png: bytes | None) -> int | None:
+    """The value that is white in a 16-bit image (see the module docstring);
+    None for other depths (8-bit is 255, float keeps its own range)."""
+    if image.dtype != np.uint16:
+        return None
+    bits = _png_significant_bits(png) if png is not None else None
+    if bits is None:
+        top = int(image.max()) if image.size else 0
+        bits = min(16, max(8, top.bit_length()))
+    return 2**bits - 1
+
+
+def _png_significant_bits(data: bytes) -> int | None:
+    """Bits stated by a PNG sBIT chunk (before IDAT), or None."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        chunk = data[pos + 4:pos + 8]
+        if chunk == b"IDAT":
+            return None
+        if chunk == b"sBIT" and length >= 1:
+            stated = max(data[pos + 8:pos + 8 + min(length, 3)])  # grey, or the colour channels
+            return stated if 1 <= stated <= 16 else None
+        pos += 12 + length
+    return None
+
+
+def _to_unit_grey(image: np.ndarray, full_scale: int | None = None) -> np.ndarray:
     """Decoded OpenCV image (grey, grey+alpha, BGR or BGRA, any depth) -> grey in [0, 1]."""
     source_dtype = image.dtype
     grey = image.astype(np.float32)
@@ -239,11 +289,13 @@ def _to_unit_grey(image: np.ndarray) -> np.ndarray:
             grey = grey[..., 0]
         else:  # alpha dropped, not blended: the X-ray is in the colour planes
             grey = cv2.cvtColor(np.ascontiguousarray(grey[..., :3]), cv2.COLOR_BGR2GRAY)
+    if full_scale is not None:
+        return grey / np.float32(full_scale)
     return _unit_scaled(grey, source_dtype)
 
 
 def _unit_scaled(values: np.ndarray, source_dtype) -> np.ndarray:
-    """Scale by the type's full range (16-bit by 65535, not by the image max)."""
+    """Scale by the type's full range (8-bit by 255); floats outside [0, 1] by min/max."""
     if source_dtype is not None and np.issubdtype(source_dtype, np.unsignedinteger):
         return values / np.float32(np.iinfo(source_dtype).max)
     if values.size and 0.0 <= values.min() and values.max() <= 1.0:
@@ -280,33 +332,11 @@ def _checked(path: Path, pixels: np.ndarray) -> np.ndarray:
 # --- folders -----------------------------------------------------------------
 
 def discover(folder) -> list[Path]:
-    """Image files below `folder`, recursive, sorted; hidden files/folders skipped."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # do not descend
-        for name in filenames:
-            candidate = Path(dirpath) / name
-            if not name.startswith(".") and _looks_like_image(candidate):
-                found.append(candidate)
-    return sorted(found)
+    """Image files below `folder`, recursive, sorted (see `core.discovery.discover_study`,
+    which also says which files were skipped and why)."""
+    from core.discovery import discover_study  # discovery uses this module's constants
 
-
-def _looks_like_image(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return True
-    if suffix in NON_IMAGE_SUFFIXES:
-        return False
-    return _has_dicm_file_magic(path)
-
-
-def _has_dicm_file_magic(path: Path) -> bool:
-    """DICOM files often have no extension; 132 bytes tell."""
-    try:
-        with open(path, "rb") as handle:
-            return has_dicm_magic(handle.read(132))
-    except OSError:
-        return False
+    return discover_study(folder).images
 
 
 def label_from_path(path) -> str | None:

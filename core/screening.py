@@ -115,10 +115,10 @@ def _full_shape(loaded: LoadedImage) -> tuple[int, int]:
     return tuple(int(v) for v in loaded.pixels.shape[:2])
 
 
-def _prepare(path, size: int) -> _Prepared:
+def _prepare(path, size: int, decode=load_for_model) -> _Prepared:
     """Decode + resize one file in a worker thread; never raises."""
     try:
-        x, loaded = load_for_model(path, size)  # the same preparation training used
+        x, loaded = decode(path, size)  # default: the same preparation training used
     except ImageLoadError as exc:
         return _Prepared(str(path), error=exc.message)
     except Exception as exc:  # a bad file must never stop a batch
@@ -159,7 +159,8 @@ class Screener:
     """Screens files with one registered model (a core.registry.LoadedModel)."""
 
     def __init__(self, loaded_model, threshold: float | None = None, batch_size: int = 16,
-                 gradcam: bool = False, decode_workers: int | None = None, lookahead_batches: int = 3):
+                 gradcam: bool = False, decode_workers: int | None = None, lookahead_batches: int = 3,
+                 decode=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         threshold = loaded_model.threshold if threshold is None else float(threshold)
@@ -172,6 +173,9 @@ class Screener:
         self.gradcam = bool(gradcam)
         self.decode_workers = decode_workers or default_decode_workers()
         self.lookahead_batches = max(1, int(lookahead_batches))
+        # decode(path, size) -> (model input, LoadedImage); core.study_screening passes one
+        # that also keeps the thumbnail and display copy of the same decode.
+        self.decode = decode or load_for_model
         self.input_size = int(loaded_model.input_size)
         self.max_side = LOAD_MAX_SIDE_FACTOR * self.input_size  # decode size (see core.preprocessing)
         keras_model = loaded_model.keras_model
@@ -188,8 +192,10 @@ class Screener:
         if self.gradcam:
             from core.gradcam import gradcam_for
 
-            layer = getattr(loaded_model.card, "gradcam_layer", None)
-            cam_pass = gradcam_for(keras_model, layer)  # fused: probabilities + maps
+            card = loaded_model.card
+            # fused: probabilities + maps, on the card's absolute heat scale
+            cam_pass = gradcam_for(keras_model, getattr(card, "gradcam_layer", None),
+                                   getattr(card, "gradcam_reference", 0.0))
             if scope_forward is None:
                 self._infer = lambda batch: (*cam_pass(batch), None)
             else:  # the gradient pass has its own graph: the pooled features need one more forward
@@ -235,7 +241,7 @@ class Screener:
                 path = next(source, None)
                 if path is None:
                     return
-                pending.append(pool.submit(_prepare, path, self.input_size))
+                pending.append(pool.submit(_prepare, path, self.input_size, self.decode))
 
         try:
             top_up()

@@ -6,9 +6,13 @@ One database per user data folder (default `core.paths.store_path()`).
   and modification time (ns) at the moment it was stored: a result is valid
   only while the file is unchanged, so reopening a screened study is instant
   and a changed file, or another model, is screened again.
-- Every write is committed at once (WAL journal, synchronous=NORMAL): a killed
-  process loses nothing it had committed; only an OS crash or power cut may
-  lose the last few commits, and never corrupts the file.
+- Every write is committed at once (WAL journal, synchronous=FULL): a killed
+  process loses nothing it had committed (tests/test_store_safety.py kills a
+  writer mid-loop), and an OS crash or power cut loses nothing committed
+  either (each commit is synced; the cost is small next to screening).
+- A busy database (another PneumoScan, a backup tool or a viewer holding the
+  lock) is waited for (SQLite busy timeout) and the write retried with
+  back-off for up to `BUSY_RETRY_S`; only then is it a `StoreError`.
 - Reader decisions are append-only: undo marks a decision undone, history is
   never deleted.
 
@@ -23,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,8 +92,17 @@ _MIGRATIONS = {
 _MISSING = (-1, -1)  # (size, mtime_ns) of a file that cannot be stat'ed
 
 
+BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per statement
+BUSY_RETRY_S = 60.0  # then whole operations are retried this long
+
+
 class StoreError(Exception):
     """The results store cannot be opened or used (readable message)."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 @dataclass
@@ -105,6 +119,43 @@ class Decision:
     probability: float | None
     threshold: float
     undone: bool
+    reader: str = ""  # who decided (settings' reader name); "" for decisions before readers were recorded
+
+
+@dataclass
+class SignOff:
+    """A reader's sign-off of a study: every image read, report ready."""
+    id: int
+    study: str
+    reader: str
+    time: str  # UTC ISO 8601
+    model: str
+    images: int
+
+
+# Reading additions: side tables created idempotently at open (no schema version
+# step, so they never collide with the numbered migrations above).
+# decision_details: the reader and the file's identity (size, mtime) at decision
+# time, so a decision follows the image into any folder view but not a changed file.
+_READING_TABLES = """
+CREATE TABLE IF NOT EXISTS decision_details (
+    decision_id INTEGER PRIMARY KEY,
+    reader      TEXT    NOT NULL DEFAULT '',
+    size        INTEGER,
+    mtime_ns    INTEGER
+);
+CREATE TABLE IF NOT EXISTS study_signoffs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    study       TEXT    NOT NULL,
+    reader      TEXT    NOT NULL,
+    time        TEXT    NOT NULL,
+    model       TEXT    NOT NULL,
+    images      INTEGER NOT NULL,
+    withdrawn   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS signoffs_by_study ON study_signoffs (study)
+"""
+_SQL_CHUNK = 500  # paths per IN (...) query (SQLite's variable limit is 999 on old builds)
 
 
 def _resolved(path) -> str:
@@ -146,6 +197,7 @@ class ResultStore:
         self._lock = threading.Lock()  # guards _connections and the migration
         self._closed = False
         self._migrate(self._conn())
+        self._ensure_reading_tables(self._conn())
 
     # -- connections ---------------------------------------------------------
 
@@ -158,9 +210,9 @@ class ResultStore:
             try:
                 # check_same_thread=False only so close() may close every
                 # thread's connection; each is still used by its own thread.
-                conn = sqlite3.connect(str(self.db_path), timeout=10.0, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn = sqlite3.connect(str(self.db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open results store {self.db_path}: {exc}") from None
             conn.row_factory = sqlite3.Row
@@ -169,11 +221,36 @@ class ResultStore:
                 self._connections.append(conn)
         return conn
 
+    def _retrying(self, operation):
+        """Run `operation` (one transaction or query), retrying while the
+        database is busy; any other database error becomes a StoreError."""
+        deadline = time.monotonic() + BUSY_RETRY_S
+        delay = 0.05
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise StoreError(f"results store {self.db_path} is unavailable: {exc}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _write(self, sql: str, params=()) -> sqlite3.Cursor:
+        """One statement in its own committed transaction (busy: retried)."""
+        def attempt():
+            conn = self._conn()
+            with conn:  # commits, or rolls back on error
+                return conn.execute(sql, params)
+        return self._retrying(attempt)
+
+    def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
+        return self._retrying(lambda: self._conn().execute(sql, params).fetchall())
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         # BEGIN IMMEDIATE takes the write lock first, so two processes opening a
         # new store at once cannot both create the tables.
         with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
+            self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
@@ -188,6 +265,15 @@ class ResultStore:
             except BaseException:
                 conn.rollback()
                 raise
+
+    def _ensure_reading_tables(self, conn: sqlite3.Connection) -> None:
+        def create():
+            with conn:
+                for statement in _READING_TABLES.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        with self._lock:
+            self._retrying(create)
 
     def close(self) -> None:
         with self._lock:
@@ -219,9 +305,7 @@ class ResultStore:
             cam, cam_shape, _utc_now(),
             result.scope or "", None if result.scope_score is None else float(result.scope_score),
         )
-        conn = self._conn()
-        with conn:
-            conn.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._write("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def get_result(self, path, model_hash: str) -> ScreenResult | None:
         """The stored result, or None when absent or the file changed since."""
@@ -229,16 +313,16 @@ class ResultStore:
         size, mtime_ns = _file_signature(path)
         if (size, mtime_ns) == _MISSING:
             return None
-        row = self._conn().execute(
+        rows = self._read(
             "SELECT * FROM results WHERE path=? AND model_hash=? AND size=? AND mtime_ns=? "
-            "AND scope IS NOT NULL ORDER BY stored_at DESC LIMIT 1", (path, model_hash, size, mtime_ns)).fetchone()
-        return None if row is None else self._to_result(row)
+            "AND scope IS NOT NULL ORDER BY stored_at DESC LIMIT 1", (path, model_hash, size, mtime_ns))
+        return self._to_result(rows[0]) if rows else None
 
     def study_results(self, study_folder, model_hash: str) -> list[ScreenResult]:
         """Valid results of a study for one model (files changed since are left out), by path."""
-        rows = self._conn().execute(
+        rows = self._read(
             "SELECT * FROM results WHERE study=? AND model_hash=? ORDER BY path",
-            (_resolved(study_folder), model_hash)).fetchall()
+            (_resolved(study_folder), model_hash))
         return [self._to_result(row) for row in rows
                 if _file_signature(row["path"]) == (row["size"], row["mtime_ns"])]
 
@@ -267,37 +351,31 @@ class ResultStore:
             model=model, model_hash=model_hash,
             probability=None if probability is None else float(probability),
             threshold=float(threshold), undone=False)
-        conn = self._conn()
-        with conn:
-            cursor = conn.execute(
-                "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
-                "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (record.study, record.path, record.decision, record.ai_call, record.reader_label,
-                 record.time, record.model, record.model_hash, record.probability, record.threshold))
+        cursor = self._write(
+            "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
+            "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (record.study, record.path, record.decision, record.ai_call, record.reader_label,
+             record.time, record.model, record.model_hash, record.probability, record.threshold))
         record.id = cursor.lastrowid
         return record
 
     def undo_decision(self, decision_id: int) -> None:
         """Mark a decision undone (kept in the history). Undoing twice is a no-op."""
-        conn = self._conn()
-        with conn:
-            cursor = conn.execute(
-                "UPDATE decisions SET undone=1, undone_time=COALESCE(undone_time, ?) WHERE id=?",
-                (_utc_now(), int(decision_id)))
+        cursor = self._write(
+            "UPDATE decisions SET undone=1, undone_time=COALESCE(undone_time, ?) WHERE id=?",
+            (_utc_now(), int(decision_id)))
         if cursor.rowcount == 0:
             raise KeyError(f"no decision with id {decision_id}")
 
     def decision_history(self, path) -> list[Decision]:
         """Every decision on a file, oldest first, undone ones flagged."""
-        rows = self._conn().execute(
-            "SELECT * FROM decisions WHERE path=? ORDER BY id", (_resolved(path),)).fetchall()
+        rows = self._read("SELECT * FROM decisions WHERE path=? ORDER BY id", (_resolved(path),))
         return [self._to_decision(row) for row in rows]
 
     def latest_decisions(self, study_folder) -> dict[str, Decision]:
         """path -> the newest decision that is not undone, for one study."""
-        rows = self._conn().execute(
-            "SELECT * FROM decisions WHERE study=? AND undone=0 ORDER BY id",
-            (_resolved(study_folder),)).fetchall()
+        rows = self._read("SELECT * FROM decisions WHERE study=? AND undone=0 ORDER BY id",
+                          (_resolved(study_folder),))
         return {row["path"]: self._to_decision(row) for row in rows}  # later rows win
 
     @staticmethod
@@ -307,3 +385,93 @@ class ResultStore:
             ai_call=row["ai_call"], reader_label=row["reader_label"], time=row["time"],
             model=row["model"], model_hash=row["model_hash"], probability=row["probability"],
             threshold=row["threshold"], undone=bool(row["undone"]))
+
+    # -- reading: decisions per image, readers, sign-off -----------------------
+
+    def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
+                        model_hash: str, probability: float | None, threshold: float,
+                        reader: str = "") -> Decision:
+        """A decision (as `add_decision`) plus who decided and the file's identity at that
+        moment, in one transaction (busy: retried)."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+        record = Decision(
+            id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
+            ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
+            model=model, model_hash=model_hash,
+            probability=None if probability is None else float(probability),
+            threshold=float(threshold), undone=False, reader=str(reader or ""))
+        size, mtime_ns = _file_signature(record.path)
+        identity = (None, None) if size < 0 else (size, mtime_ns)
+
+        def attempt():
+            conn = self._conn()
+            with conn:  # both rows or neither
+                cursor = conn.execute(
+                    "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
+                    "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (record.study, record.path, record.decision, record.ai_call, record.reader_label,
+                     record.time, record.model, record.model_hash, record.probability, record.threshold))
+                conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
+                             (cursor.lastrowid, record.reader, *identity))
+                return cursor.lastrowid
+
+        record.id = self._retrying(attempt)
+        return record
+
+    _DETAILED = ("SELECT d.*, COALESCE(x.reader, '') AS reader, x.size AS file_size, "
+                 "x.mtime_ns AS file_mtime_ns FROM decisions d "
+                 "LEFT JOIN decision_details x ON x.decision_id = d.id ")
+
+    def image_decisions(self, paths) -> dict[str, Decision]:
+        """path -> the newest decision not undone, made in any study folder, on this
+        same file (a decision recorded on other content, same path, is left out)."""
+        keys = [_resolved(p) for p in paths]
+        latest: dict[str, Decision] = {}
+        for start in range(0, len(keys), _SQL_CHUNK):
+            chunk = keys[start:start + _SQL_CHUNK]
+            rows = self._read(
+                self._DETAILED + f"WHERE d.undone=0 AND d.path IN ({','.join('?' * len(chunk))}) ORDER BY d.id",
+                chunk)
+            signatures: dict[str, tuple[int, int]] = {}
+            for row in rows:
+                if row["file_size"] is not None:
+                    now = signatures.setdefault(row["path"], _file_signature(row["path"]))
+                    if now != (row["file_size"], row["file_mtime_ns"]):
+                        continue
+                latest[row["path"]] = self._to_detailed_decision(row)  # later rows win
+        return latest
+
+    def image_history(self, path) -> list[Decision]:
+        """Every decision on a file, from any study folder, oldest first, with readers."""
+        rows = self._read(self._DETAILED + "WHERE d.path=? ORDER BY d.id", (_resolved(path),))
+        return [self._to_detailed_decision(row) for row in rows]
+
+    def _to_detailed_decision(self, row: sqlite3.Row) -> Decision:
+        decision = self._to_decision(row)
+        decision.reader = row["reader"] or ""
+        return decision
+
+    def sign_off(self, study_folder, reader: str, model: str, images: int) -> SignOff:
+        """Record that `reader` signed the study off (earlier sign-offs stay in the history)."""
+        record = SignOff(id=0, study=_resolved(study_folder), reader=str(reader or ""), time=_utc_now(),
+                         model=str(model), images=int(images))
+        cursor = self._write(
+            "INSERT INTO study_signoffs (study, reader, time, model, images) VALUES (?,?,?,?,?)",
+            (record.study, record.reader, record.time, record.model, record.images))
+        record.id = cursor.lastrowid
+        return record
+
+    def withdraw_sign_off(self, study_folder) -> None:
+        """Re-open a signed-off study (the sign-off stays recorded as withdrawn)."""
+        self._write("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (_resolved(study_folder),))
+
+    def study_sign_off(self, study_folder) -> SignOff | None:
+        """The study's current sign-off, or None while it is open."""
+        rows = self._read("SELECT * FROM study_signoffs WHERE study=? AND withdrawn=0 ORDER BY id DESC LIMIT 1",
+                          (_resolved(study_folder),))
+        if not rows:
+            return None
+        row = rows[0]
+        return SignOff(id=row["id"], study=row["study"], reader=row["reader"], time=row["time"],
+                       model=row["model"], images=row["images"])

@@ -52,6 +52,10 @@ class TrainConfig:
     target_sensitivity: float = 0.97
     input_size: int = 224
     augment: bool = True
+    # v2 recipe: per-image percentile stretch in the graph, acquisition-shift augmentation.
+    standardise: bool = True
+    augment_level: str = "acquisition"  # none | basic | acquisition (core.augmentation)
+    label_smoothing: float = 0.0
     class_weighting: bool = True
     patience: int = 6
     weight_decay: float = 1e-4
@@ -70,6 +74,7 @@ class TrainOutcome:
     history: list
     run_dir: Path
     unreadable: list  # [(path, message)]
+    scope_detector: object = None  # core.scope detector fitted on the training images, if any
 
 
 BatchCallback = Callable[[int, int, int, dict], None]  # epoch, batch, steps, logs
@@ -120,41 +125,67 @@ def decode_samples(samples: list[Sample], size: int, cancel: threading.Event | N
     return cache, kept, unreadable
 
 
-def augmenter(seed: int):
-    """Augmentation suited to chest X-rays, applied to [0, 1] batches.
+class AugmentedBatches:
+    """Factory for a keras.utils.PyDataset over the uint8 cache (backend-agnostic).
 
-    Small rotations, shifts and zoom mimic positioning; brightness and
-    contrast mimic exposure. No horizontal flip: the heart sits on the left,
-    and a mirrored chest is an image no scanner produces (dextrocardia aside),
-    so flipping would teach the model anatomy that does not exist.
+    Each image is augmented by core.augmentation with a generator seeded from
+    (seed, epoch, index), so a resumed run sees the same stream; loader
+    threads overlap OpenCV work (which releases the GIL) with training.
     """
+
+    @staticmethod
+    def create(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", workers: int | None = None):
+        import keras
+
+        from core.augmentation import augment
+
+        level = config.augment_level if config.augment else "none"
+        smoothing = float(config.label_smoothing)
+        workers = workers or max(1, min(8, (os.cpu_count() or 2)))
+
+        class _Batches(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8)
+                self.epoch = 0
+                self.order = self._shuffled()
+
+            def _shuffled(self):
+                return np.random.default_rng([config.seed, self.epoch]).permutation(len(cache))
+
+            def __len__(self):
+                return int(np.ceil(len(cache) / config.batch_size))
+
+            def __getitem__(self, index):
+                rows = self.order[index * config.batch_size:(index + 1) * config.batch_size]
+                rng = np.random.default_rng([config.seed, self.epoch, index])
+                x = np.stack([augment(cache[r], rng, level) for r in rows])
+                y = targets[rows].astype("float32")[:, None]
+                if smoothing:
+                    y = y * (1.0 - smoothing) + 0.5 * smoothing
+                return x, y
+
+            def on_epoch_end(self):
+                self.epoch += 1
+                self.order = self._shuffled()
+
+        return _Batches()
+
+
+def make_train_dataset(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", initial_epoch: int = 0):
+    data = AugmentedBatches.create(cache, targets, config)
+    data.epoch = initial_epoch
+    data.order = data._shuffled()
+    return data
+
+
+def forward_for(model):
+    """A fast inference function for validation: screening's compiled tf.function
+    on TensorFlow, Keras' own compiled predict step on other backends."""
     import keras
-    from keras import layers
 
-    return keras.Sequential([
-        layers.RandomRotation(0.025, fill_mode="constant", seed=seed),  # about +-9 degrees
-        layers.RandomTranslation(0.06, 0.06, fill_mode="constant", seed=seed + 1),
-        layers.RandomZoom((-0.1, 0.1), fill_mode="constant", seed=seed + 2),
-        layers.RandomBrightness(0.1, value_range=(0.0, 1.0), seed=seed + 3),
-        layers.RandomContrast(0.2, seed=seed + 4),
-    ], name="augmentation")
-
-
-def make_train_dataset(cache: np.ndarray, targets: np.ndarray, config: TrainConfig):
-    import tensorflow as tf
-
-    aug = augmenter(config.seed) if config.augment else None
-
-    def to_float(x, y):
-        x = tf.cast(x, tf.float32) / 255.0  # the cache's uint8 -> the model's [0, 1]
-        if aug is not None:
-            x = tf.clip_by_value(aug(x, training=True), 0.0, 1.0)
-        return x, y
-
-    data = tf.data.Dataset.from_tensor_slices((cache, targets.astype("float32")[:, None]))
-    data = data.shuffle(len(cache), seed=config.seed, reshuffle_each_iteration=True)
-    data = data.batch(config.batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE)
+    if keras.backend.backend() == "tensorflow":
+        return compile_forward(model)
+    return lambda batch: np.asarray(model.predict_on_batch(np.asarray(batch, np.float32))).reshape(-1)
 
 
 def predict_cache(forward, cache: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -211,7 +242,8 @@ def build_for_training(config: TrainConfig):
     from core.models import INIT_IMAGENET, INIT_RANDOM, build_model
 
     if config.init in (INIT_RANDOM, INIT_IMAGENET, None):
-        return build_model(config.arch, config.input_size, config.init or INIT_RANDOM)
+        return build_model(config.arch, config.input_size, config.init or INIT_RANDOM,
+                           standardise=config.standardise)
     from core.registry import load_model
 
     base = load_model(config.init)
@@ -251,6 +283,7 @@ def compile_for_training(model, config: TrainConfig, steps_per_epoch: int) -> No
         alpha=0.01, warmup_target=config.lr, warmup_steps=warmup)
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy())
+    # Label smoothing is applied to the targets by the data pipeline (AugmentedBatches).
 
 
 def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batch, on_epoch, cancel):
@@ -270,7 +303,7 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
                 self.model.stop_training = True
 
         def on_train_begin(self, logs=None):
-            self.forward = compile_forward(self.model)
+            self.forward = forward_for(self.model)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -283,8 +316,7 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
             probs = predict_cache(self.forward, val_cache)
             logs["val_loss"] = float(log_loss(val_targets, np.clip(probs, 1e-7, 1 - 1e-7), labels=[0, 1]))
             logs["val_auroc"] = float(roc_auc_score(val_targets, probs))
-            lr = self.model.optimizer.learning_rate
-            logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             logs["seconds"] = time.monotonic() - self.started
             record = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
             state["history"].append(record)
@@ -306,13 +338,63 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
 
 
 # ---------------------------------------------------------------- entry point
+def split_validation(val_s: list[Sample], seed: int) -> tuple[list[Sample], list[Sample], str]:
+    """Validation -> (selection part, calibration part, protocol), grouped by patient.
+
+    The best epoch is chosen on the selection part; temperature and threshold
+    are fitted on the calibration part; the reported metrics come from the
+    selection part at the calibration part's threshold. So the epoch, the
+    operating point and the figures never all come from the same images.
+    Too small a validation set cannot be halved with both classes on each
+    side: then one set does everything, and the protocol says so.
+    """
+    try:
+        select, calib = ds_mod.grouped_split(val_s, 0.5 - 1e-9, seed + 1)
+    except ValueError:
+        return val_s, val_s, "single validation set (too few patients to hold a calibration part apart)"
+    counts = [ds_mod.class_counts(part) for part in (select, calib)]
+    if any(min(c.values()) < 2 for c in counts):
+        return val_s, val_s, "single validation set (too few images per class to hold a calibration part apart)"
+    return select, calib, "validation halved by patient: best epoch on 'selection', temperature and threshold on 'calibration'"
+
+
+def _fit_heat_scale(card, model, cache, targets, log) -> None:
+    """Absolute heat scales (core.gradcam) for the coarse and the fine map, on validation positives."""
+    from core.gradcam import fit_reference
+    from core.models import FINE_CAM_LAYER
+
+    inputs = cache.astype(np.float32) / 255.0
+    try:
+        card.gradcam_reference = fit_reference(model, inputs, targets, card.gradcam_layer)
+        card.fine_cam = {"layer": FINE_CAM_LAYER, "method": "layercam",
+                         "reference": fit_reference(model, inputs, targets, FINE_CAM_LAYER, "layercam")}
+    except (ValueError, ImportError) as exc:  # e.g. no positives, or a backend without TensorFlow
+        log(f"heat scale not fitted ({exc}); maps fall back to per-image peaks")
+
+
+def _fit_scope(model, arch: str, train_s, train_cache, seed: int, log):
+    """Fit the scope detector on this model's own training images: the Gaussians on
+    most training patients, the scale and threshold on the others (core.scope)."""
+    from core.scope import fit_scope_detector
+
+    try:
+        fit_s, held_s = ds_mod.grouped_split(train_s, 0.2, seed + 2)
+        index = {s.path: i for i, s in enumerate(train_s)}
+        fit_cache = train_cache[[index[s.path] for s in fit_s]]
+        held_cache = train_cache[[index[s.path] for s in held_s]]
+        return fit_scope_detector(model, fit_cache, held_cache, architecture=arch)
+    except Exception as exc:  # a detector that cannot be fitted must not lose the trained model
+        log(f"scope detector not fitted: {exc}")
+        return None
+
+
 def train(config: TrainConfig, on_batch: BatchCallback | None = None,
           on_epoch: EpochCallback | None = None, cancel: threading.Event | None = None,
           resume: bool = False, log: Callable[[str], None] = lambda msg: None) -> TrainOutcome:
     """Train (or resume) a model; returns the best epoch's model and an unsaved card."""
     import keras
 
-    from core.registry import ModelCard
+    import core.model_layers  # noqa: F401  registers the custom layers for (re)loading
 
     if config.arch not in ("mobilenet_v2", "custom_cnn"):
         raise TrainingError(f"unknown architecture {config.arch!r}")
@@ -340,8 +422,11 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     check_class_minimum(train_s)
     if len({s.label for s in val_s}) < 2:
         raise TrainingError("the validation split holds only one class; add images or raise --val-fraction")
+    select_s, _, _ = split_validation(val_s, config.seed)  # the best epoch is chosen on this part
+    index = {s.path: i for i, s in enumerate(val_s)}
+    select_cache = val_cache[[index[s.path] for s in select_s]]
+    select_t = np.array([s.target for s in select_s])
     train_t = np.array([s.target for s in train_s])
-    val_t = np.array([s.target for s in val_s])
     steps = int(np.ceil(len(train_s) / config.batch_size))
 
     if resume and (run_dir / "last.keras").is_file():
@@ -354,9 +439,9 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
         model = build_for_training(config)
         compile_for_training(model, config, steps)
 
-    monitor = _make_monitor(config, run_dir, val_cache, val_t, steps, state, on_batch, on_epoch, cancel)
+    monitor = _make_monitor(config, run_dir, select_cache, select_t, steps, state, on_batch, on_epoch, cancel)
     if state["epoch"] < config.epochs and state["stale_epochs"] < config.patience:
-        model.fit(make_train_dataset(train_cache, train_t, config), epochs=config.epochs,
+        model.fit(make_train_dataset(train_cache, train_t, config, state["epoch"]), epochs=config.epochs,
                   initial_epoch=state["epoch"], callbacks=[monitor], verbose=0, shuffle=False,
                   class_weight=class_weights(train_t) if config.class_weighting else None)
     if monitor.cancelled:
@@ -365,24 +450,109 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
         raise TrainingError("training stopped before the first epoch finished; nothing to keep")
 
     best = keras.models.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
-    val_probs = predict_cache(compile_forward(best), val_cache)
-    threshold = storable_threshold(threshold_for_sensitivity(val_t, val_probs, config.target_sensitivity))
-    metrics = binary_metrics(val_t, val_probs, threshold)
+    return _finalise(best, config, run_dir, state, train_s, train_cache, val_s, val_cache, unreadable, log)
+
+
+def _finalise(best, config: TrainConfig, run_dir: Path, state: dict, train_s, train_cache, val_s, val_cache,
+              unreadable, log) -> TrainOutcome:
+    """After the epochs: temperature and threshold on the calibration part, metrics on
+    the selection part, the scope detector on the training images, an unsaved card."""
+    from core.calibration import apply_temperature, calibration_report, fit_temperature
+    from core.registry import ModelCard
+
+    select_s, calib_s, protocol = split_validation(val_s, config.seed)
+    index = {s.path: i for i, s in enumerate(val_s)}
+    select_cache = val_cache[[index[s.path] for s in select_s]]
+    calib_cache = val_cache[[index[s.path] for s in calib_s]]
+    select_t = np.array([s.target for s in select_s])
+    calib_t = np.array([s.target for s in calib_s])
+    forward = forward_for(best)
+    raw_calib = predict_cache(forward, calib_cache)
+    raw_select = predict_cache(forward, select_cache)
+    try:
+        temperature = fit_temperature(calib_t, raw_calib)
+    except ValueError:
+        temperature = 1.0
+    calib_p = apply_temperature(raw_calib, temperature)
+    select_p = apply_temperature(raw_select, temperature)
+    threshold = storable_threshold(threshold_for_sensitivity(calib_t, calib_p, config.target_sensitivity))
+    metrics = binary_metrics(select_t, select_p, threshold)
     metrics["best_epoch"] = state["best_epoch"]
+    metrics["protocol"] = protocol
+    metrics["calibration_part"] = binary_metrics(calib_t, calib_p, threshold)
+    calibration = {
+        "method": "temperature scaling (NLL) on the validation calibration part",
+        "temperature": temperature,
+        "selection_before": calibration_report(select_t, raw_select),
+        "selection_after": calibration_report(select_t, select_p),
+    }
     card = ModelCard(
         name=config.name, architecture=config.arch, input_size=config.input_size,
         threshold=threshold, training_command=config.command,
-        training_data=training_summary(config, train_s, val_s, unreadable),
-        validation_metrics=metrics,
-        notes=f"threshold chosen on validation for sensitivity >= {config.target_sensitivity}",
+        training_data=training_summary(config, train_s, val_s, unreadable, select_s, calib_s),
+        validation_metrics=metrics, temperature=temperature, calibration=calibration,
+        notes=(f"threshold chosen on the validation calibration part for sensitivity >= "
+               f"{config.target_sensitivity}, on the calibrated scale"),
     )
-    return TrainOutcome(best, card, val_t, val_probs, [s.path for s in val_s],
-                        state["history"], run_dir, unreadable)
+    _fit_heat_scale(card, best, calib_cache, calib_t, log)
+    detector = _fit_scope(best, config.arch, train_s, train_cache, config.seed, log)
+    val_probs = apply_temperature(predict_cache(forward, val_cache), temperature)
+    return TrainOutcome(best, card, np.array([s.target for s in val_s]), val_probs, [s.path for s in val_s],
+                        state["history"], run_dir, unreadable, detector)
 
 
-def training_summary(config: TrainConfig, train_s, val_s, unreadable) -> dict:
+
+def finalise_run(run_dir: str | Path, checkpoint: str | Path | None = None,
+                 log: Callable[[str], None] = lambda msg: None) -> TrainOutcome:
+    """Turn a run's best checkpoint into a model + card without training further.
+
+    For a run that was cut short (a session's end, a time limit): the card
+    records the epoch it reached, so nobody mistakes it for a finished schedule.
+    """
+    import keras
+
+    import core.model_layers  # noqa: F401
+
+    config = load_run_config(run_dir)
+    run_dir = Path(run_dir)
+    checkpoint = Path(checkpoint) if checkpoint else run_dir / "best.keras"
+    if not checkpoint.is_file():
+        raise TrainingError(f"no checkpoint to finalise: {checkpoint}")
+    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {"best_epoch": 0, "history": []}
+    train_s = [Sample(**s) for s in split["train"]]
+    val_s = [Sample(**s) for s in split["val"]]
+    log(f"decoding {len(train_s) + len(val_s)} images at {config.input_size}px ...")
+    train_cache, train_s, bad_train = decode_samples(train_s, config.input_size)
+    val_cache, val_s, bad_val = decode_samples(val_s, config.input_size)
+    best = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
+    outcome = _finalise(best, config, run_dir, state, train_s, train_cache, val_s, val_cache, bad_train + bad_val, log)
+    reached = state.get("epoch", 0)
+    if reached < config.epochs:
+        outcome.card.notes += (f"; the schedule was cut at epoch {reached} of {config.epochs} "
+                               f"(best epoch {state.get('best_epoch')}) and finalised from that checkpoint")
+    return outcome
+
+
+def _portable_folder(folder) -> str | None:
+    """The training folder as recorded in a card: relative to the repository
+    when it lies beside it (so cards carry no build machine's paths)."""
+    if not folder:
+        return None
+    repo = Path(__file__).resolve().parent.parent
+    folder = Path(folder).resolve()
+    try:
+        relative = os.path.relpath(folder, repo)
+    except ValueError:  # another drive on Windows
+        return str(folder)
+    # Inside the repository or beside it (../shared/data): relative; elsewhere as it is.
+    return relative if not relative.startswith(os.pardir + os.sep + os.pardir) else str(folder)
+
+
+def training_summary(config: TrainConfig, train_s, val_s, unreadable, select_s=(), calib_s=()) -> dict:
     return {
-        "folder": str(config.folder) if config.folder else None,
+        "folder": _portable_folder(config.folder),
         "extra_samples": len(config.extra_samples),
         "train_counts": ds_mod.class_counts(train_s),
         "val_counts": ds_mod.class_counts(val_s),
@@ -393,6 +563,10 @@ def training_summary(config: TrainConfig, train_s, val_s, unreadable) -> dict:
         "val_fraction": config.val_fraction,
         "unreadable": len(unreadable),
         "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
-        "init": config.init, "augment": config.augment, "class_weighting": config.class_weighting,
+        "selection_counts": ds_mod.class_counts(list(select_s)),
+        "calibration_counts": ds_mod.class_counts(list(calib_s)),
+        "init": config.init, "augment": config.augment, "augment_level": config.augment_level,
+        "standardise": config.standardise, "label_smoothing": config.label_smoothing,
+        "class_weighting": config.class_weighting,
         "classes": list(CLASSES),
     }

@@ -113,7 +113,7 @@ def run_smoke_test(folder) -> int:
         window.close()
 
     screened = sum(1 for row in rows if row.probability is not None)
-    errors = sum(1 for row in rows if row.result.error)
+    errors = sum(1 for row in rows if row.error)
     report = {"window_shown_s": round(shown_s, 3), "screened": screened, "errors": errors,
               "device": window.device or (outcome.get("summary") or {}).get("device", "")}
     print(json.dumps(report), flush=True)

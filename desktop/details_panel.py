@@ -1,88 +1,135 @@
-"""Facts about the image on screen: AI result, model, DICOM attributes, reader history."""
+"""Facts about the image on screen: AI result, its patient study, DICOM attributes, reader history.
+
+Every text wraps (nothing is clipped in a narrow panel); long values such as
+UIDs are shortened with their full text in the tooltip.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QListWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from core.results import classify
-from desktop.results_model import describe_decision, format_study_date
+from desktop.results_model import format_study_date, status_text
+from desktop.text import breakable, wrapping
+
+_MAX_VALUE_CHARS = 40
 
 
 def _local_time(iso: str) -> str:
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso
 
 
 def describe_history_entry(decision) -> str:
-    text = f"{_local_time(decision.time)}  {describe_decision(decision)}"
-    prob = "" if decision.probability is None else f", p={decision.probability:.3f}"
-    text += f"  (AI {decision.ai_call or '-'} at t={decision.threshold:.2f}{prob}; {decision.model})"
-    return text + ("  [undone]" if decision.undone else "")
+    """'[undone] 2026-01-02 10:11  Agree by Dr A, on AI PNEUMONIA (p=0.812, t=0.50; model v1)'."""
+    undone = "[undone] " if decision.undone else ""
+    reader = f" by {decision.reader}" if getattr(decision, "reader", "") else ""
+    prob = "" if decision.probability is None else f"p={decision.probability:.3f}, "
+    return (f"{undone}{_local_time(decision.time)}  {decision.decision.capitalize()}{reader}, on AI "
+            f"{decision.ai_call or '-'} ({prob}t={decision.threshold:.2f}; {decision.model})")
+
+
+def _wrapping_label(parent) -> QLabel:
+    label = wrapping(QLabel("-", parent))
+    label.setTextFormat(Qt.TextFormat.PlainText)  # file names and DICOM text are data, never markup
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS - 1] + "…"
 
 
 class DetailsPanel(QWidget):
+    FIELDS = ("File", "Patient", "Study", "Probability", "AI call", "Threshold", "Model", "Truth", "Reader",
+              "Status")
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        result_box = QGroupBox("AI result", self)
+        result_box = QGroupBox("Image", self)
         self._form = QFormLayout(result_box)
+        self._form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.fields: dict[str, QLabel] = {}
-        for name in ("File", "Probability", "AI call", "Threshold", "Model", "Truth", "Reader", "Status"):
-            label = QLabel("-", result_box)
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for name in self.FIELDS:
+            label = _wrapping_label(result_box)
             self._form.addRow(f"{name}:", label)
             self.fields[name] = label
 
-        meta_box = QGroupBox("DICOM", self)
-        self._meta_form = QFormLayout(meta_box)
-        self.meta_box = meta_box
+        self.meta_box = QGroupBox("DICOM", self)
+        self._meta_form = QFormLayout(self.meta_box)
+        self._meta_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
 
         history_box = QGroupBox("Reader decisions", self)
-        self.history = QListWidget(history_box)
+        self.history = _wrapping_label(history_box)
+        self.history.setObjectName("decisionHistory")
+        self.history.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         QVBoxLayout(history_box).addWidget(self.history)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(result_box)
-        layout.addWidget(meta_box)
-        layout.addWidget(history_box, 1)
+        layout.addWidget(history_box)
+        layout.addWidget(self.meta_box)
+        layout.addStretch(1)
+        self.history_lines: list[str] = []
         self.clear()
 
     def clear(self) -> None:
         for label in self.fields.values():
             label.setText("-")
         self._set_meta({})
-        self.history.clear()
+        self._meta_shown = None
+        self.set_history([])
 
-    def show_row(self, row, threshold: float) -> None:
+    def show_row(self, session, row) -> None:
+        """The row as the session sees it now (threshold, study group, decision)."""
         result = row.result
-        self.fields["File"].setText(row.file)
-        self.fields["Probability"].setText("-" if result.probability is None else f"{result.probability:.4f}")
-        self.fields["AI call"].setText(classify(row.probability, threshold) or "-")
-        self.fields["Threshold"].setText(f"{threshold:.2f} (screened at {result.threshold:.2f})")
-        version = f" v{result.model_version}" if result.model_version else ""
-        self.fields["Model"].setText(f"{result.model}{version}")
+        self.fields["File"].setText(breakable(row.file))
+        self.fields["File"].setToolTip(row.file)
+        self.fields["Patient"].setText(f"{row.patient or '-'}" + (f", view {row.view}" if row.view else ""))
+        group = session.group_result(row.key)
+        if group is not None and group.call is not None:
+            views = f", {'/'.join(group.views)}" if group.views else ""
+            images = f"{len(group.keys)} image" + ("s" if len(group.keys) != 1 else "")
+            self.fields["Study"].setText(f"{group.call} (highest p={group.probability:.3f}; {images}{views})")
+        else:
+            self.fields["Study"].setText("-")
+        self.fields["Probability"].setText("-" if row.probability is None else f"{row.probability:.4f}")
+        self.fields["AI call"].setText(session.ai_call(row) or ("not screened" if not row.screened else "-"))
+        screened_at = f" (screened at {result.threshold:.2f})" if result is not None else ""
+        self.fields["Threshold"].setText(f"{session.threshold:.3f}{screened_at}")
+        if result is not None:
+            version = f" v{result.model_version}" if result.model_version else ""
+            self.fields["Model"].setText(f"{result.model}{version}")
+        else:
+            self.fields["Model"].setText("-")
         self.fields["Truth"].setText(row.truth or "unknown")
-        self.fields["Reader"].setText(describe_decision(row.decision) or "no decision")
-        self.fields["Status"].setText(f"Error: {result.error}" if result.error else "Screened")
-        self._set_meta(result.meta or {})
-        self.meta_box.setTitle("DICOM" if result.kind == "dicom" else "Image")
+        reader = getattr(row.decision, "reader", "")
+        text = session.decision_text(row)
+        self.fields["Reader"].setText((f"{text} ({reader})" if reader else text) if text else "no decision")
+        self.fields["Status"].setText(status_text(row))
+        meta = (result.meta if result is not None else None) or {}
+        if (row.key, meta) != self._meta_shown:  # rebuilt only when it changes (refreshes are frequent)
+            self._set_meta(meta)
+            self._meta_shown = (row.key, meta)
+        self.meta_box.setTitle("DICOM" if result is not None and result.kind == "dicom" else "File")
 
     def _set_meta(self, meta: dict) -> None:
         while self._meta_form.rowCount():
             self._meta_form.removeRow(0)
         for key, value in meta.items():
-            text = format_study_date(value) if key == "StudyDate" else str(value)
-            self._meta_form.addRow(f"{key}:", QLabel(text))
+            text = format_study_date(value) if key == "StudyDate" else breakable(_short(value))
+            label = _wrapping_label(self.meta_box)
+            label.setText(text)
+            label.setToolTip(str(value))
+            self._meta_form.addRow(f"{key}:", label)
         self.meta_box.setVisible(bool(meta))
 
     def set_history(self, decisions) -> None:
-        self.history.clear()
-        for decision in decisions:
-            self.history.addItem(describe_history_entry(decision))
-        if not decisions:
-            self.history.addItem("No decisions yet")
+        self.history_lines = [describe_history_entry(d) for d in decisions]
+        self.history.setText("\n".join(breakable(line) if len(line.split()) < 2 else line for line in self.history_lines)
+                             if self.history_lines else "No decisions yet")

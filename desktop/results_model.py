@@ -1,31 +1,31 @@
-"""The results table: one row per screened image (model/view).
+"""The results table: a Qt model over a core.session.ReadingSession (it holds no data).
 
-`ResultsTableModel` holds the rows; `ResultsFilterProxy` sorts and filters them
-for the view. The AI call is derived from the probability and the *current*
-threshold on every paint, so moving the threshold re-labels rows instantly.
+Row i of the table is `session.visible_keys()[i]`: the session filters and
+orders, so the table and the viewer can never disagree about the image. Header
+clicks set the session's order. Thumbnails are the only thing kept here (they
+are Qt images). Calls and reader columns follow the session's threshold.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QImage
 
-from core.results import POSITIVE, classify
-from desktop.review_queue import FILTER_ALL, ReviewItem, matches_filter
+from core.results import OUT_OF_SCOPE, POSITIVE
+from core.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
 
-# What a reader scans first comes first: file, probability, AI call, own decision.
-COL_THUMBNAIL, COL_FILE, COL_PROBABILITY, COL_AI_CALL, COL_READER, COL_TRUTH, \
-    COL_PATIENT, COL_STUDY_DATE, COL_STATUS = range(9)
-HEADERS = ("", "File", "Probability", "AI call", "Reader", "Truth", "Patient", "Study date", "Status")
+# What a reader scans first comes first: file, AI call, probability, own decision; then the grouping.
+COL_THUMBNAIL, COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_READER, COL_PATIENT, COL_VIEW, COL_STUDY_CALL, \
+    COL_TRUTH, COL_STUDY_DATE, COL_STATUS = range(11)
+HEADERS = ("", "File", "AI call", "Probability", "Reader", "Patient", "View", "Study call", "Truth",
+           "Study date", "Status")
+_ORDER_OF_COLUMN = {COL_FILE: ORDER_FILE, COL_THUMBNAIL: ORDER_FILE, COL_PROBABILITY: ORDER_PROBABILITY}
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's path key
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # typed sort key (numbers sort as numbers)
 
 _POSITIVE_COLOUR = QColor("#c0392b")
 _ERROR_COLOUR = QColor("#8e44ad")
 _DISAGREE_COLOUR = QColor("#d35400")
+_MUTED_COLOUR = QColor("#7f8c8d")
 
 
 def format_study_date(value) -> str:
@@ -35,155 +35,73 @@ def format_study_date(value) -> str:
     return text
 
 
-def describe_decision(decision) -> str:
-    """'Agree (PNEUMONIA)' style text for a store Decision, or ''."""
-    if decision is None:
-        return ""
-    text = decision.decision.capitalize()
-    return f"{text} ({decision.reader_label})" if decision.reader_label else text
-
-
-@dataclass
-class StudyRow:
-    key: str  # resolved path
-    file: str  # path relative to the study folder
-    result: object  # core.results.ScreenResult
-    truth: str | None = None
-    decision: object = None  # core.store.Decision (latest, not undone) or None
-    thumbnail: QImage | None = None
-
-    @property
-    def probability(self) -> float | None:
-        return None if self.result.error else self.result.probability
-
-    def review_item(self) -> ReviewItem:
-        return ReviewItem(key=self.key, probability=self.probability, truth=self.truth,
-                          reader_label=getattr(self.decision, "reader_label", None),
-                          error=self.result.error is not None)
+def status_text(row) -> str:
+    if not row.screened:
+        return "Not screened"
+    if row.error:
+        return f"Error: {row.error}"
+    if row.scope:
+        return f"Out of scope: {row.scope}"
+    return "Screened"
 
 
 class ResultsTableModel(QAbstractTableModel):
-    def __init__(self, parent=None):
+    def __init__(self, session, parent=None):
         super().__init__(parent)
-        self._rows: list[StudyRow] = []
+        self.session = session
+        self._keys: list[str] = []
         self._row_of: dict[str, int] = {}
-        self._threshold = 0.5
-        self.study_folder: Path | None = None
-        self.truth: dict[str, str] = {}
-        # Latest decision per path, kept apart from the rows: decisions belong to
-        # the image, so rows that arrive later (screened now, other model) get theirs.
-        self._decisions: dict = {}
+        self._thumbnails: dict[str, QImage] = {}
+        self._groups: dict = {}
 
     # -- feeding -------------------------------------------------------------
 
-    def reset_study(self, folder, truth: dict[str, str] | None = None) -> None:
-        self.beginResetModel()
-        self._rows.clear()
-        self._row_of.clear()
-        self.study_folder = Path(folder) if folder else None
-        self.truth = dict(truth or {})
-        self._decisions = {}
-        self.endResetModel()
+    def refresh(self) -> None:
+        """Follow the session: a new list resets the view, the same list repaints it."""
+        keys = list(self.session.visible_keys())
+        self._groups = {(g.patient, g.study_uid): g for g in self.session.groups()}
+        if keys != self._keys:
+            self.beginResetModel()
+            self._keys = keys
+            self._row_of = {k: i for i, k in enumerate(keys)}
+            self.endResetModel()
+        elif keys:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(keys) - 1, len(HEADERS) - 1))
 
-    def _relative(self, key: str) -> str:
-        if self.study_folder is not None:
-            try:
-                return str(Path(key).relative_to(self.study_folder))
-            except ValueError:
-                pass
-        return Path(key).name
+    def clear_thumbnails(self) -> None:
+        self._thumbnails.clear()
 
-    def add_results(self, results, thumbnails: dict | None = None) -> None:
-        """Append (or update) rows for results; keyed by the resolved path."""
-        thumbnails = thumbnails or {}
-        fresh = []
-        for result in results:
-            key = str(Path(result.path).resolve())
-            row = self._row_of.get(key)
-            if row is not None:
-                self._rows[row].result = result
-                if key in thumbnails:
-                    self._rows[row].thumbnail = thumbnails[key]
-                self._emit_row_changed(row)
-            else:
-                fresh.append(StudyRow(key=key, file=self._relative(key), result=result,
-                                      truth=self.truth.get(key), decision=self._decisions.get(key),
-                                      thumbnail=thumbnails.get(key)))
-        if fresh:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-            for offset, row in enumerate(fresh):
-                self._rows.append(row)
-                self._row_of[row.key] = first + offset
-            self.endInsertRows()
-
-    def add_result(self, result, thumbnail: QImage | None = None) -> None:
-        key = str(Path(result.path).resolve())
-        self.add_results([result], {key: thumbnail} if thumbnail is not None else None)
-
-    def set_thumbnail(self, key: str, image: QImage) -> None:
+    def set_thumbnail(self, key: str, image: QImage | None) -> None:
+        if image is None:
+            return
+        self._thumbnails[key] = image
         row = self._row_of.get(key)
         if row is not None:
-            self._rows[row].thumbnail = image
             index = self.index(row, COL_THUMBNAIL)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
-    def set_decisions(self, decisions: dict) -> None:
-        """path key -> latest Decision (missing keys: no decision)."""
-        self._decisions = dict(decisions)
-        for item in self._rows:
-            item.decision = decisions.get(item.key)
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, COL_STATUS))
-
-    def set_decision(self, key: str, decision) -> None:
-        if decision is None:
-            self._decisions.pop(key, None)
-        else:
-            self._decisions[key] = decision
-        row = self._row_of.get(key)
-        if row is not None:
-            self._rows[row].decision = decision
-            self._emit_row_changed(row)
-
-    def set_threshold(self, threshold: float) -> None:
-        self._threshold = float(threshold)
-        if self._rows:
-            # The call and the reader column's disagreement colour follow the threshold.
-            self.dataChanged.emit(self.index(0, COL_AI_CALL), self.index(len(self._rows) - 1, COL_READER))
-
-    def _emit_row_changed(self, row: int) -> None:
-        self.dataChanged.emit(self.index(row, 0), self.index(row, COL_STATUS))
+    def thumbnail(self, key: str) -> QImage | None:
+        return self._thumbnails.get(key)
 
     # -- reading -------------------------------------------------------------
 
-    @property
-    def threshold(self) -> float:
-        return self._threshold
+    def key_at(self, row: int) -> str | None:
+        return self._keys[row] if 0 <= row < len(self._keys) else None
 
-    def rows(self) -> list[StudyRow]:
-        return list(self._rows)
+    def row_number(self, key: str | None) -> int | None:
+        return self._row_of.get(key) if key is not None else None
 
-    def row_by_key(self, key: str) -> StudyRow | None:
-        row = self._row_of.get(key)
-        return None if row is None else self._rows[row]
+    def rows(self):
+        """Every session row (all filters), in the session's order."""
+        return self.session.rows()
 
-    def row_number(self, key: str) -> int | None:
-        return self._row_of.get(key)
-
-    def row_at(self, row: int) -> StudyRow:
-        return self._rows[row]
-
-    def review_items(self) -> list[ReviewItem]:
-        return [row.review_item() for row in self._rows]
-
-    def ai_call(self, row: StudyRow) -> str | None:
-        return classify(row.probability, self._threshold)
+    def row_by_key(self, key: str):
+        return self.session.row(key)
 
     # -- Qt model interface --------------------------------------------------
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._keys)
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(HEADERS)
@@ -193,114 +111,75 @@ class ResultsTableModel(QAbstractTableModel):
             return HEADERS[section]
         return None
 
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        name = _ORDER_OF_COLUMN.get(column, ORDER_GROUPED)
+        self.session.set_order(name, descending=order == Qt.SortOrder.DescendingOrder)
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        if not index.isValid() or index.row() >= len(self._keys):
             return None
-        item = self._rows[index.row()]
+        key = self._keys[index.row()]
+        row = self.session.row(key)
         col = index.column()
+        if row is None:
+            return None
         if role == KEY_ROLE:
-            return item.key
+            return key
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(item, col)
-        if role == SORT_ROLE:
-            return self._sort_key(item, col)
+            return self._display(row, col)
         if role == Qt.ItemDataRole.DecorationRole and col == COL_THUMBNAIL:
-            return item.thumbnail
+            return self._thumbnails.get(key)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(item, col)
+            return self._foreground(row, col)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == COL_STATUS and item.result.error:
-                return item.result.error
-            if col == COL_FILE:
-                return item.key
+            if col == COL_STATUS:
+                return status_text(row)
+            if col in (COL_FILE, COL_READER):
+                return self._display(row, col)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def _display(self, item: StudyRow, col: int):
-        meta = item.result.meta or {}
+    def _display(self, row, col: int):
+        meta = (row.result.meta if row.result is not None else None) or {}
         if col == COL_FILE:
-            return item.file
+            return row.file
         if col == COL_PATIENT:
-            return str(meta.get("PatientID", ""))
+            return row.patient
+        if col == COL_VIEW:
+            return row.view
         if col == COL_STUDY_DATE:
             return format_study_date(meta.get("StudyDate"))
         if col == COL_PROBABILITY:
-            return "" if item.probability is None else f"{item.probability:.3f}"
+            return "" if row.probability is None else f"{row.probability:.3f}"
         if col == COL_AI_CALL:
-            return self.ai_call(item) or ""
+            return self.session.ai_call(row) or ("-" if not row.screened else "")
+        if col == COL_STUDY_CALL:
+            group = self._groups.get(row.group)
+            if group is None or group.call is None or len(group.keys) < 1:
+                return ""
+            return f"{group.call} ({group.probability:.2f}, {len(group.keys)} img)"
         if col == COL_TRUTH:
-            return item.truth or ""
+            return row.truth or ""
         if col == COL_READER:
-            return describe_decision(item.decision)
+            text = self.session.decision_text(row)
+            reader = getattr(row.decision, "reader", "")
+            return f"{text} - {reader}" if text and reader else text
         if col == COL_STATUS:
-            return f"Error: {item.result.error}" if item.result.error else "Screened"
+            return status_text(row)
         return None
 
-    def _sort_key(self, item: StudyRow, col: int):
-        if col == COL_PROBABILITY:
-            return -1.0 if item.probability is None else float(item.probability)
-        if col == COL_THUMBNAIL:
-            return item.file
-        return str(self._display(item, col) or "")
-
-    def _foreground(self, item: StudyRow, col: int):
-        if col == COL_STATUS and item.result.error:
+    def _foreground(self, row, col: int):
+        if not row.screened:
+            return QBrush(_MUTED_COLOUR)
+        if col == COL_STATUS and row.error:
             return QBrush(_ERROR_COLOUR)
-        if col == COL_AI_CALL and self.ai_call(item) == POSITIVE:
+        call = self.session.ai_call(row)
+        if col == COL_AI_CALL and call == POSITIVE:
             return QBrush(_POSITIVE_COLOUR)
-        if col == COL_READER and item.review_item().reader_label not in (None, self.ai_call(item)):
+        if col == COL_AI_CALL and call == OUT_OF_SCOPE:
+            return QBrush(_MUTED_COLOUR)
+        if col == COL_READER and row.decision is not None and (
+                row.decision.decision == "disagree" or self.session.is_changed_call(row)):
             return QBrush(_DISAGREE_COLOUR)
         return None
-
-
-class ResultsFilterProxy(QSortFilterProxyModel):
-    """Sorts on typed keys and keeps the rows of one review filter."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._filter = FILTER_ALL
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    @property
-    def filter_name(self) -> str:
-        return self._filter
-
-    def set_filter(self, name: str) -> None:
-        self._begin_change()
-        self._filter = name
-        self._end_change()
-
-    def refilter(self) -> None:
-        """Re-apply the filter after the threshold or a decision changed."""
-        if self._filter != FILTER_ALL:
-            self._begin_change()
-            self._end_change()
-
-    # Qt >= 6.9 wants begin/endFilterChange around a filter change (invalidateFilter is deprecated).
-    def _begin_change(self) -> None:
-        if hasattr(self, "beginFilterChange"):
-            self.beginFilterChange()
-
-    def _end_change(self) -> None:
-        if hasattr(self, "endFilterChange"):
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self.invalidateFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
-        model = self.sourceModel()
-        item = model.row_at(source_row).review_item()
-        return matches_filter(item, self._filter, model.threshold)
-
-    def key_at(self, proxy_row: int) -> str | None:
-        index = self.index(proxy_row, 0)
-        return index.data(KEY_ROLE) if index.isValid() else None
-
-    def proxy_row_of(self, key: str) -> int | None:
-        source_row = self.sourceModel().row_number(key)
-        if source_row is None:
-            return None
-        index = self.mapFromSource(self.sourceModel().index(source_row, 0))
-        return index.row() if index.isValid() else None

@@ -21,6 +21,7 @@ _HEATMAP_VISIBLE = "viewer/heatmap_visible"
 _HEATMAP_OPACITY = "viewer/heatmap_opacity"
 _GEOMETRY = "window/geometry"
 _SPLITTER = "window/splitter"
+_READER = "reading/reader_name"
 
 
 def _to_bool(value, default: bool) -> bool:
@@ -65,6 +66,16 @@ class AppSettings:
     @model_name.setter
     def model_name(self, name: str) -> None:
         self._set(_MODEL, name)
+
+    @property
+    def reader_name(self) -> str:
+        """Who is reading: recorded with every decision and sign-off."""
+        value = self._qs.value(_READER)
+        return str(value).strip() if value else ""
+
+    @reader_name.setter
+    def reader_name(self, name: str) -> None:
+        self._set(_READER, str(name).strip())
 
     @property
     def heatmap_visible(self) -> bool:

@@ -10,7 +10,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.loader import discover, label_from_path
+from core.discovery import discover_study
+from core.loader import label_from_path
 from core.results import NEGATIVE, POSITIVE
 
 LABELS_FILE = "labels.csv"
@@ -34,6 +35,7 @@ class StudyFiles:
     truth: dict[str, str] = field(default_factory=dict)  # path key -> NORMAL|PNEUMONIA
     truth_source: str | None = None  # "labels.csv", "sub-folders" or None
     warnings: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not images
 
     @property
     def truth_known(self) -> bool:
@@ -65,18 +67,40 @@ def read_labels_csv(folder: Path) -> tuple[dict[str, str], list[str]]:
     return truth, warnings
 
 
+def _discovery_warnings(found, folder: Path) -> list[str]:
+    """One line naming the files that are not screened (nothing is dropped
+    silently), plus one per damaged DICOMDIR."""
+    def rel(path) -> str:
+        try:
+            return str(Path(path).relative_to(folder))
+        except ValueError:
+            return str(path)
+
+    lines = [f"DICOMDIR {rel(path)}: {problem}" for path, problem in found.index_errors]
+    if found.skipped:
+        shown = "; ".join(f"{rel(path)} ({reason})" for path, reason in found.skipped[:3])
+        more = f"; and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
+        lines.insert(0, f"Skipped {len(found.skipped)} file(s) that are not images: {shown}{more}")
+    return lines
+
+
 def scan_study(folder) -> StudyFiles:
     """Discover the images of a study and their truth (file work: call off the GUI thread)."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"study folder not found: {folder}")
-    files = [path_key(p) for p in discover(folder)]
-    study = StudyFiles(folder=folder, files=files)
+    found = discover_study(folder)
+    # labels.csv is read as the truth, not skipped: it is no news to the reader.
+    found.skipped = [(p, r) for p, r in found.skipped if p != folder / LABELS_FILE]
+    files = [path_key(p) for p in found.images]
+    study = StudyFiles(folder=folder, files=files,
+                       skipped=[(str(path), reason) for path, reason in found.skipped])
+    study.warnings.extend(_discovery_warnings(found, folder))
     if (folder / LABELS_FILE).is_file():
         truth, warnings = read_labels_csv(folder)
         known = set(files)
         study.truth = {k: v for k, v in truth.items() if k in known}
-        study.warnings = warnings
+        study.warnings = study.warnings + warnings
         study.truth_source = LABELS_FILE if study.truth else None
         return study
     for key in files:

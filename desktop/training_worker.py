@@ -1,12 +1,15 @@
 """Background jobs for the training wizard and the model manager.
 
-`BackgroundJob` runs `fn(report, cancel)` on its own QThread (a QObject worker
-moved to the thread), never on the shared QThreadPool: a training run holds a
-thread for minutes and the pool has only as many threads as cores, so it would
-starve the main window's image loading.
+`BackgroundJob` runs `fn(report, cancel)` as a superqt `FunctionWorker` on the
+app's long-job pool (desktop.workers.long_pool), never on Qt's global pool: a
+training run holds a thread for minutes and the global pool has only as many
+threads as cores, so it would starve the main window's image loading.
 
 Signals reach the GUI thread through relay slots of an object that lives
-there; connect wizard code to `BackgroundJob`'s own signals only.
+there; connect wizard code to `BackgroundJob`'s own signals only. Closing a
+dialog never waits: `release_jobs(owner)` discards its jobs (cancelled, their
+reports dropped) and they end on their own; `after_end(fn)` runs clean-up on
+the worker thread once the job's function has returned.
 
 `run_training` adapts `core.training.train` (callbacks + cancel event) to the
 report function, so the wizard drives exactly the code `pneumoscan-cli train`
@@ -18,54 +21,23 @@ import threading
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.workers import create_worker, start_worker
+from desktop.workers import readable as readable_error  # noqa: F401  (kept for importers)
 
 Report = Callable[[object], None]
-# Jobs whose thread still runs: a QThread destroyed while running aborts the process.
+# Jobs whose function still runs (owners may be gone: the job object is kept alive here).
 _live_jobs: set = set()
 
 
-def readable_error(exc: BaseException) -> str:
-    """A message for a person: core errors carry one; others get their type too."""
-    message = getattr(exc, "message", None) or str(exc)
-    known = type(exc).__module__.startswith("core.")
-    return message if (known and message) else f"{type(exc).__name__}: {message or 'no details'}"
-
-
-class _Worker(QObject):
+class _Reporter(QObject):
+    """Carries `report(payload)` calls from the worker thread (queued to the GUI thread)."""
     progress = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
-
-    def __init__(self, fn, cancel_event: threading.Event):
-        super().__init__()
-        self._fn = fn
-        self._cancel = cancel_event
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            result = self._fn(self.progress.emit, self._cancel)
-        except Exception as exc:  # reported in the wizard, never raised into Qt
-            if self._cancel.is_set():
-                self.cancelled.emit()  # e.g. core.training.TrainingCancelled
-            else:
-                if not type(exc).__module__.startswith("core."):
-                    traceback.print_exc()  # unexpected: keep the trace for a bug report
-                self.failed.emit(readable_error(exc))
-        else:
-            # A result that lands after Cancel is dropped: the user asked for nothing.
-            if self._cancel.is_set():
-                self.cancelled.emit()
-            else:
-                self.succeeded.emit(result)
-        finally:
-            QThread.currentThread().quit()
 
 
 class BackgroundJob(QObject):
-    """One run of `fn(report, cancel)` on a dedicated thread.
+    """One run of `fn(report, cancel)` on a worker thread.
 
     Exactly one of succeeded / failed / cancelled is emitted, then `done`,
     unless the job was discarded (its owner moved on).
@@ -76,34 +48,44 @@ class BackgroundJob(QObject):
     failed = Signal(str)
     cancelled = Signal()
     done = Signal()
-    ended = Signal()  # the thread has stopped (also for discarded jobs): safe to clean up
+    ended = Signal()  # the function has returned (also for discarded jobs): safe to clean up
 
     def __init__(self, fn: Callable[[Report, threading.Event], object], name: str = "job", parent=None):
         super().__init__(parent)
+        self.name = name
         self.cancel_event = threading.Event()
         self.outcome: str | None = None  # "succeeded" | "failed" | "cancelled"
         self._discarded = False
-        self._thread = QThread()
-        self._thread.setObjectName(name)
-        self._worker = _Worker(fn, self.cancel_event)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
+        self._ended = threading.Event()
+        self._after_end: list = []
+        self._lock = threading.Lock()
+        self._reporter = _Reporter()
+        self._reporter.progress.connect(self._relay_progress)
+        self._worker = create_worker(self._run, fn)
         # Bound slots of this GUI-thread object: the worker's emits are queued here.
-        self._worker.progress.connect(self._relay_progress)
-        self._worker.succeeded.connect(self._relay_succeeded)
-        self._worker.failed.connect(self._relay_failed)
-        self._worker.cancelled.connect(self._relay_cancelled)
-        self._thread.finished.connect(self._on_thread_finished)
+        self._worker.returned.connect(self._on_returned)
+        self._worker.errored.connect(self._on_errored)
+        self._worker.finished.connect(self._on_finished)
+
+    def _run(self, fn):
+        try:
+            return fn(self._reporter.progress.emit, self.cancel_event)
+        finally:
+            with self._lock:
+                self._ended.set()
+                callbacks, self._after_end = self._after_end, []
+            for callback in callbacks:
+                _call_quietly(callback)
 
     def start(self) -> "BackgroundJob":
         _live_jobs.add(self)
-        self._thread.start()
+        start_worker(self._worker)
         return self
 
     def is_running(self) -> bool:
-        """True until the outcome has been delivered (or the thread ended, if discarded)."""
+        """True until the outcome has been delivered (or the function ended, if discarded)."""
         if self._discarded:
-            return self._thread.isRunning()
+            return not self._ended.is_set()
         return self.outcome is None
 
     def cancel(self) -> None:
@@ -114,14 +96,17 @@ class BackgroundJob(QObject):
         self._discarded = True
         self.cancel_event.set()
 
-    def wait(self, timeout_ms: int = 120_000) -> bool:
-        """Block until the thread ends (closing the wizard must not leave it running)."""
-        return self._thread.wait(timeout_ms)
+    def after_end(self, fn) -> None:
+        """Run `fn()` once the job's function has returned (on the worker thread; at once if it has)."""
+        with self._lock:
+            if not self._ended.is_set():
+                self._after_end.append(fn)
+                return
+        _call_quietly(fn)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        _live_jobs.discard(self)
-        self.ended.emit()
+    def wait(self, timeout_ms: int = 120_000) -> bool:
+        """Block until the function has returned (only for tests and scripts: the GUI never waits)."""
+        return self._ended.wait(timeout_ms / 1000)
 
     @Slot(object)
     def _relay_progress(self, payload) -> None:
@@ -129,22 +114,39 @@ class BackgroundJob(QObject):
             self.progress.emit(payload)
 
     @Slot(object)
-    def _relay_succeeded(self, result) -> None:
-        self._finish("succeeded", self.succeeded, result)
+    def _on_returned(self, result) -> None:
+        # A result that lands after Cancel is dropped: the user asked for nothing.
+        if self.cancel_event.is_set():
+            self._finish("cancelled", self.cancelled)
+        else:
+            self._finish("succeeded", self.succeeded, result)
 
-    @Slot(str)
-    def _relay_failed(self, message: str) -> None:
-        self._finish("failed", self.failed, message)
+    @Slot(object)
+    def _on_errored(self, exc) -> None:
+        if self.cancel_event.is_set():
+            self._finish("cancelled", self.cancelled)  # e.g. core.training.TrainingCancelled
+            return
+        if not type(exc).__module__.startswith("core."):
+            traceback.print_exception(exc)  # unexpected: keep the trace for a bug report
+        self._finish("failed", self.failed, readable_error(exc))
 
     @Slot()
-    def _relay_cancelled(self) -> None:
-        self._finish("cancelled", self.cancelled)
+    def _on_finished(self) -> None:
+        _live_jobs.discard(self)
+        self.ended.emit()
 
     def _finish(self, outcome: str, signal, *args) -> None:
         self.outcome = outcome
         if not self._discarded:
             signal.emit(*args)
             self.done.emit()
+
+
+def _call_quietly(fn) -> None:
+    try:
+        fn()
+    except Exception:  # clean-up must never take a worker thread down
+        traceback.print_exc()
 
 
 def start_job(fn, name: str, parent=None, on_progress=None, on_success=None, on_failure=None,
@@ -197,18 +199,25 @@ def _owned_by(obj: QObject, owner: QObject) -> bool:
     return False
 
 
+def release_jobs(owner: QObject) -> list[BackgroundJob]:
+    """Discard every running job owned by `owner` (a dialog being closed) without waiting:
+    each is cancelled, reports nothing more, and is detached from `owner` so it can
+    outlive it; it ends at its next cancel point. Returns the released jobs."""
+    released = []
+    for job in [j for j in _live_jobs if _owned_by(j, owner)]:
+        job.discard()
+        job.setParent(None)  # kept alive by _live_jobs until its worker finishes
+        released.append(job)
+    return released
+
+
 def wait_for_jobs(owner: QObject, timeout_ms: int = 120_000) -> bool:
-    """Discard every running job owned by `owner` (a dialog being closed) and wait
-    for their threads, so none outlives the objects it reports to."""
+    """Release `owner`'s jobs and block until they end (scripts and tests only)."""
     import time
 
     deadline = time.monotonic() + timeout_ms / 1000
     finished = True
-    for job in [j for j in _live_jobs if _owned_by(j, owner)]:
-        job.discard()
+    for job in release_jobs(owner):
         left_ms = max(0, int((deadline - time.monotonic()) * 1000))
-        if job.wait(left_ms):
-            _live_jobs.discard(job)
-        else:
-            finished = False
+        finished = job.wait(left_ms) and finished
     return finished

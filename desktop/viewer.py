@@ -1,26 +1,47 @@
-"""The image viewer: zoom, pan, window/level and the Grad-CAM overlay.
+"""The image viewer: zoom, pan, window/level (in the file's own values), invert
+and the Grad-CAM overlay.
 
 Pixels arrive already loaded (see `load_view_image`, run on a worker); the
 view only maps the float pixels through the current window to 8-bit, which
 is a table look-up on a display-sized copy, cheap enough for a live drag.
+Recently shown images stay in a small cache, so stepping back is instant.
+
+Heatmaps: the cam values are drawn as they are (an absolute [0, 1] scale from
+core.gradcam), never re-scaled to each map's own maximum. For an image the AI
+calls normal the overlay starts hidden; H shows it, faintly.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
                                QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton,
                                QVBoxLayout, QWidget)
 
+from desktop.text import breakable, wrapping
 from desktop.workers import grey_to_qimage, run_in_pool
 
 VIEW_MAX_SIDE = 2048  # display copy; enough for a full-screen read
 LEVELS = 4096  # float pixels are quantised to 12 bits for the window look-up
 _ZOOM_PER_DEGREE = 1.015  # one wheel notch (15 degrees) zooms about 1.25x
 _WL_PER_PIXEL = 1.0 / 400.0
+_CACHE_IMAGES = 8  # display copies kept (2048 px uint16: 8 MB each)
+NORMAL_HEATMAP_FACTOR = 0.5  # an AI-normal image's overlay, when shown, is this much fainter
+
+# Window presets. Radiographs have no absolute scale (unlike CT's Hounsfield
+# units), so each preset is a range of the image's own value distribution
+# (percentiles), shown to the reader in the file's own values.
+WL_PRESETS = {
+    "File default": None,  # the file's own window (DICOM VOI) or the full range
+    "Auto": (1.0, 99.0),
+    "Lung": (2.0, 70.0),
+    "Soft tissue": (20.0, 95.0),
+    "Bone": (55.0, 99.8),
+}
 
 
 @dataclass
@@ -31,6 +52,36 @@ class ViewImage:
     image: QImage  # grey, default window
     heatmap: QImage | None  # RGBA, Grad-CAM colour-mapped, alpha = evidence
     kind: str = ""
+    value_range: tuple[float, float] = (0.0, 1.0)  # the file's values at pixel 0 and 1
+
+    def to_file_value(self, fraction: float) -> float:
+        lo, hi = self.value_range
+        return lo + fraction * (hi - lo)
+
+
+def file_value_range(kind: str, meta: dict) -> tuple[float, float]:
+    """The file's own value scale that the loader mapped onto [0, 1]: stored bits for DICOM
+    (BitsStored; after a VOI window in the file these are VOI output values), the significant
+    bits or bit depth for JPEG/PNG (0-255, 0-4095 for 12-bit data in a 16-bit PNG, 0-65535)."""
+    meta = meta or {}
+    bits = meta.get("BitsStored") if kind == "dicom" else (meta.get("significant_bits") or meta.get("bit_depth"))
+    try:
+        bits = int(bits)
+    except (TypeError, ValueError):
+        bits = 8
+    bits = min(max(bits, 1), 32)
+    return 0.0, float(2 ** bits - 1)
+
+
+def preset_window(levels: np.ndarray, name: str) -> tuple[float, float]:
+    """(centre, width) in [0, 1] of a preset on this image's values."""
+    bounds = WL_PRESETS.get(name)
+    if bounds is None:
+        return 0.5, 1.0
+    sample = levels[::4, ::4] if levels.size > 250_000 else levels
+    lo, hi = np.percentile(sample, bounds) / (LEVELS - 1)
+    width = max(float(hi - lo), 1.0 / 256)
+    return float(lo + hi) / 2, width
 
 
 def heatmap_rgba(cam: np.ndarray, shape) -> QImage:
@@ -55,14 +106,15 @@ def load_view_image(key: str, cam: np.ndarray | None) -> ViewImage:
     levels = np.round(np.clip(loaded.pixels, 0.0, 1.0) * (LEVELS - 1)).astype(np.uint16)
     heat = heatmap_rgba(cam, levels.shape) if cam is not None else None
     return ViewImage(key=key, levels=levels, image=grey_to_qimage(loaded.pixels),
-                     heatmap=heat, kind=loaded.kind)
+                     heatmap=heat, kind=loaded.kind, value_range=file_value_range(loaded.kind, loaded.meta))
 
 
-def window_lut(center: float, width: float) -> np.ndarray:
+def window_lut(center: float, width: float, invert: bool = False) -> np.ndarray:
     """LEVELS-entry look-up table for a window on [0, 1] pixel values."""
     values = np.linspace(0.0, 1.0, LEVELS, dtype=np.float32)
     width = max(width, 1.0 / LEVELS)
-    return np.round(np.clip((values - (center - width / 2)) / width, 0.0, 1.0) * 255.0).astype(np.uint8)
+    lut = np.round(np.clip((values - (center - width / 2)) / width, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return 255 - lut if invert else lut
 
 
 class ImageView(QGraphicsView):
@@ -90,15 +142,21 @@ class ImageView(QGraphicsView):
         self._fit_mode = True  # refit on resize until the reader zooms
         self._wl_anchor: QPointF | None = None
         self._heat_visible = True
+        self._inverted = False
+        self.image: ViewImage | None = None
         self.key: str | None = None
 
     # -- content -------------------------------------------------------------
 
     def show_image(self, view: ViewImage) -> None:
         self.key = view.key
+        self.image = view
         self._levels = view.levels
         self._center, self._width = 0.5, 1.0
-        self._base.setPixmap(QPixmap.fromImage(view.image))
+        if self._inverted:
+            self._base.setPixmap(QPixmap.fromImage(grey_to_qimage(window_lut(0.5, 1.0, True)[view.levels])))
+        else:
+            self._base.setPixmap(QPixmap.fromImage(view.image))
         self._heat.setPixmap(QPixmap.fromImage(view.heatmap) if view.heatmap is not None else QPixmap())
         self._heat.setVisible(self._heat_visible and view.heatmap is not None)
         self.scene().setSceneRect(QRectF(self._base.pixmap().rect()))
@@ -107,6 +165,7 @@ class ImageView(QGraphicsView):
 
     def clear(self) -> None:
         self.key = None
+        self.image = None
         self._levels = None
         self._base.setPixmap(QPixmap())
         self._heat.setPixmap(QPixmap())
@@ -141,12 +200,26 @@ class ImageView(QGraphicsView):
             return
         self._center = float(np.clip(center, 0.0, 1.0))
         self._width = float(np.clip(width, 1.0 / 256, 2.0))
-        grey = window_lut(self._center, self._width)[self._levels]
+        grey = window_lut(self._center, self._width, self._inverted)[self._levels]
         self._base.setPixmap(QPixmap.fromImage(grey_to_qimage(grey)))
         self.window_changed.emit(self._center, self._width)
 
     def reset_window(self) -> None:
         self.set_window(0.5, 1.0)
+
+    def apply_preset(self, name: str) -> None:
+        if self._levels is not None:
+            self.set_window(*preset_window(self._levels, name))
+
+    @property
+    def inverted(self) -> bool:
+        return self._inverted
+
+    def set_inverted(self, inverted: bool) -> None:
+        """Greyscale inversion (bright lungs), kept from image to image until switched off."""
+        self._inverted = bool(inverted)
+        if self._levels is not None:
+            self.set_window(self._center, self._width)
 
     # -- zoom ----------------------------------------------------------------
 
@@ -214,20 +287,21 @@ class ImageView(QGraphicsView):
 
 
 class HeatmapLegend(QWidget):
-    """Colour scale of the Grad-CAM overlay (jet, low to high evidence)."""
+    """Colour scale of the Grad-CAM overlay (jet), on the model's absolute evidence scale."""
 
     # OpenCV's COLORMAP_JET anchors, from 0 to 1.
     _STOPS = ((0.0, "#00007f"), (0.125, "#0000ff"), (0.375, "#00ffff"),
               (0.625, "#ffff00"), (0.875, "#ff0000"), (1.0, "#7f0000"))
+    TEXT = ("Heatmap colour = how strongly that region drove the pneumonia score, on one scale for "
+            "every image: blue/none = no evidence, red = the strongest evidence the model gives. "
+            "Not a finding on its own.")
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setFixedHeight(22)
         self.setMinimumWidth(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Grad-CAM: where the model found evidence of pneumonia (low to high).\n"
-                        "Each map is scaled to its own maximum: on an image called NORMAL the\n"
-                        "hot spots are the strongest of weak evidence, not a finding.")
+        self.setToolTip(self.TEXT)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -252,57 +326,95 @@ class ViewerPanel(QWidget):
     def __init__(self, heatmap_visible: bool = True, opacity: float = 0.45, parent=None):
         super().__init__(parent)
         self.view = ImageView(self)
+        self.view.setObjectName("imageView")
         self.caption = QLabel("No image", self)
         self.caption.setObjectName("viewerCaption")
+        wrapping(self.caption)
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.setChecked(heatmap_visible)
+        self.heatmap_box.setToolTip("Off by default for images the AI calls normal: H shows it faintly")
+        self.invert_box = QCheckBox("Invert (I)", self)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(round(opacity * 100))
-        self.opacity_slider.setMaximumWidth(140)
+        self.opacity_slider.setMaximumWidth(90)
         self.opacity_slider.setToolTip("Heatmap opacity")
         self.legend = HeatmapLegend(self)
+        self.legend_text = QLabel(HeatmapLegend.TEXT, self)
+        self.legend_text.setObjectName("heatmapLegendText")
+        wrapping(self.legend_text)
+        self.preset_combo = QComboBox(self)
+        self.preset_combo.addItems(list(WL_PRESETS))
+        self.preset_combo.setToolTip("Window presets on this image's own values (1-5)")
+        self.preset_combo.activated.connect(lambda i: self.view.apply_preset(self.preset_combo.itemText(i)))
         self.window_label = QLabel(self)
-        self.window_label.setToolTip("Window/level: right-drag on the image; right double-click resets")
+        self.window_label.setToolTip("Window/level in the file's own values: right-drag on the image; "
+                                     "right double-click resets")
         fit = QToolButton(self)
         fit.setText("Fit")
         fit.setToolTip("Fit to window (or double-click the image)")
         fit.clicked.connect(self.view.fit_to_window)
 
-        controls = QHBoxLayout()
-        controls.addWidget(self.heatmap_box)
-        controls.addWidget(QLabel("Opacity", self))
-        controls.addWidget(self.opacity_slider)
-        controls.addWidget(self.legend, 1)
-        controls.addWidget(self.window_label)
-        controls.addWidget(fit)
+        top = QHBoxLayout()
+        top.addWidget(self.heatmap_box)
+        top.addWidget(self.opacity_slider)
+        top.addWidget(self.legend, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.invert_box)
+        bottom.addWidget(self.preset_combo)
+        bottom.addWidget(self.window_label, 1)
+        bottom.addWidget(fit)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
         layout.addWidget(self.view, 1)
-        layout.addLayout(controls)
+        layout.addLayout(top)
+        layout.addWidget(self.legend_text)
+        layout.addLayout(bottom)
 
+        self._opacity = opacity
+        self._ai_normal = False  # the image on screen is called normal: overlay off unless revealed
+        self._revealed = False
+        self._cache: OrderedDict[str, ViewImage] = OrderedDict()
         self.view.set_heatmap_visible(heatmap_visible)
         self.view.set_heatmap_opacity(opacity)
         self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
+        self.invert_box.toggled.connect(self.view.set_inverted)
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         self.view.window_changed.connect(self._on_window)
         self._request = 0
 
-    def load(self, key: str, cam, caption: str) -> None:
+    def load(self, key: str, cam, caption: str, ai_normal: bool = False) -> None:
         """Show a file; the newest request wins if the reader moves on quickly."""
         self._request += 1
         request = self._request
-        self.caption.setText(f"{caption}  (loading…)")
+        self._ai_normal, self._revealed = ai_normal, False
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            self._loaded(request, cached, caption)
+            return
+        self.caption.setText(f"{breakable(caption)}  (loading…)")
         run_in_pool(lambda: load_view_image(key, cam),
                     on_done=lambda view: self._loaded(request, view, caption),
                     on_error=lambda message: self._failed(request, key, message))
 
+    def forget(self, key: str | None = None) -> None:
+        """Drop cached display copies: one (its result just changed) or all (another study or model)."""
+        if key is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key, None)
+
     def _loaded(self, request: int, view: ViewImage, caption: str) -> None:
         if request != self._request:
             return
-        self.caption.setText(caption)
+        self._cache[view.key] = view
+        while len(self._cache) > _CACHE_IMAGES:
+            self._cache.popitem(last=False)
+        self.caption.setText(breakable(caption))
         self.view.show_image(view)
+        self._apply_heatmap()
         self.image_shown.emit(view.key)
 
     def _failed(self, request: int, key: str, message: str) -> None:
@@ -318,15 +430,42 @@ class ViewerPanel(QWidget):
         self.caption.setText("No image")
 
     def toggle_heatmap(self) -> None:
-        self.heatmap_box.toggle()
+        """H: on an AI-normal image, show/hide its overlay faintly; otherwise the overlay switch."""
+        if self._ai_normal:
+            self._revealed = not self._revealed
+            self._apply_heatmap()
+        else:
+            self.heatmap_box.toggle()
+
+    def toggle_invert(self) -> None:
+        self.invert_box.toggle()
+
+    def apply_preset(self, index: int) -> None:
+        if 0 <= index < self.preset_combo.count():
+            self.preset_combo.setCurrentIndex(index)
+            self.view.apply_preset(self.preset_combo.itemText(index))
+
+    def _apply_heatmap(self) -> None:
+        if self._ai_normal:
+            self.view.set_heatmap_visible(self._revealed)
+            self.view.set_heatmap_opacity(self._opacity * NORMAL_HEATMAP_FACTOR)
+        else:
+            self.view.set_heatmap_visible(self.heatmap_box.isChecked())
+            self.view.set_heatmap_opacity(self._opacity)
 
     def _on_heatmap_toggled(self, checked: bool) -> None:
-        self.view.set_heatmap_visible(checked)
+        self._apply_heatmap()
         self.heatmap_toggled.emit(checked)
 
     def _on_opacity(self, value: int) -> None:
-        self.view.set_heatmap_opacity(value / 100.0)
+        self._opacity = value / 100.0
+        self._apply_heatmap()
         self.opacity_changed.emit(value / 100.0)
 
     def _on_window(self, center: float, width: float) -> None:
-        self.window_label.setText(f"W {width:.2f}  L {center:.2f}")
+        image = self.view.image
+        if image is None:
+            self.window_label.setText(f"W {width:.2f}  L {center:.2f}")
+            return
+        lo, hi = image.value_range
+        self.window_label.setText(f"W {width * (hi - lo):.0f}  L {image.to_file_value(center):.0f}")

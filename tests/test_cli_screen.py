@@ -79,7 +79,7 @@ def test_results_go_to_the_store_and_are_reused(home, study, model_file, capsys,
     write_images(changed.parent, 1, seed=9)  # rewrites img_000.png with other pixels
     assert screen(capsys, study, "--model", model_file, "--out", out)[0] == 0
     # unchanged good files come from the store; the changed and the broken file are screened again
-    assert sorted(screened[1]) == sorted([changed, study / "PNEUMONIA" / "broken.jpg"])
+    assert sorted(map(str, screened[1])) == sorted(str(p.resolve()) for p in (changed, study / "PNEUMONIA" / "broken.jpg"))
     second = list(csv.reader(out.open()))
     assert [r[0] for r in second] == [r[0] for r in first]
     assert [r for r in second if r[0] != str(changed)] == [r for r in first if r[0] != str(changed)]

@@ -125,3 +125,48 @@ def test_csv_and_pdf_exports(tmp_path):
     # Truth unknown: still one page, without matrix or ROC.
     unknown = [row("x.png", 0.8, None)]
     assert write_pdf(unknown, ExportSummary("/s", "m", 0.5, "now"), tmp_path / "u.pdf").is_file()
+
+
+def test_files_that_are_not_images_are_listed_with_reasons(tmp_path):
+    study = tmp_path / "s"
+    _touch(study / "a.png")
+    (study / "notes.txt").write_text("x")
+    (study / "labels.csv").write_text("path,label\na.png,normal\n")
+    found = scan_study(study)
+    assert found.skipped == [(str(study.resolve() / "notes.txt"), "not an image (.txt file)")]
+    assert found.warnings == ["Skipped 1 file(s) that are not images: notes.txt (not an image (.txt file))"]
+
+
+def test_pdf_pages_keep_every_text_on_the_page():
+    """No label or listing line runs off the page (the old report clipped an axis label)."""
+    import numpy as np
+    from matplotlib.text import Text
+
+    from desktop.export import ExportRow, ExportSummary, _draw_entries, _new_page, _summary_page, report_sections, \
+        summary_counts
+
+    rows = [ExportRow(file=f"PNEUMONIA/{'very-long-file-name-' * 4}{i}.jpeg", path=f"/s/{i}.jpeg",
+                      patient_id=f"patient-with-a-long-identifier-{i}", study_date="", probability=0.05 + i / 25,
+                      threshold=0.5, ai_call=POSITIVE if 0.05 + i / 25 >= 0.5 else NEGATIVE,
+                      truth=POSITIVE if i % 2 else NEGATIVE, reader_decision="disagree" if i % 3 == 0 else None,
+                      reader_label=None, decision_time=None, model="m", model_version="1", model_hash="h",
+                      status="screened", error=None, view="PA", reader="Dr A Very Long Reader Name",
+                      decision_ai_call=NEGATIVE, thumbnail=np.zeros((30, 40), np.uint8)) for i in range(24)]
+    summary = ExportSummary("study", "m v1", 0.5, "now", reader="Dr A Very Long Reader Name")
+    sections = report_sections(rows)
+    entries = [(title, r) for title, members in sections for r in members]
+    figures = [_summary_page(rows, summary, summary_counts(rows), sections)]
+    done = _draw_entries(figures[0], entries, top=0.46)
+    while done < len(entries):
+        figures.append(_new_page(summary))
+        done += _draw_entries(figures[-1], entries[done:], top=0.92)
+    for fig in figures:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        page = fig.bbox
+        for text in fig.findobj(Text):
+            if not text.get_visible() or not text.get_text().strip():
+                continue
+            box = text.get_window_extent(renderer)
+            assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, text.get_text()
+            assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, text.get_text()

@@ -14,12 +14,14 @@ import time  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  # noqa: E402
 from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
 from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,  # noqa: E402
                                    COL_STUDY_DATE)
-from desktop.review_queue import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
+from core.review import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
+from desktop.workers import running_workers  # noqa: E402
 from desktop.settings import AppSettings  # noqa: E402
 from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,  # noqa: E402
                              save_tiny_model)
@@ -103,66 +105,74 @@ def count_screen_calls(monkeypatch) -> list:
     return calls
 
 
+def focus_viewer(qtbot, window):
+    window.activateWindow()
+    window.viewer.view.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.viewer.view, timeout=5000)
+
+
 def test_screen_review_with_keys_and_find_decisions_after_restart(qtbot, home, study):
     window = open_window(qtbot, study)
-    model = window.results_model
+    model, session = window.results_model, window.session
     assert model.rowCount() == STUDY_FILES
     assert window.last_summary["screened"] == STUDY_FILES and window.last_summary["errors"] == 1
     assert window.device and window.device_label.text().startswith("Device:")
     assert window.research_label.text() == RESEARCH_NOTICE
 
     # The broken file is one error row; the DICOM row shows patient and study date.
-    errors = [r for r in model.rows() if r.result.error]
+    errors = [r for r in session.rows() if r.error]
     assert len(errors) == 1 and errors[0].file.endswith("broken.jpeg")
     assert cell(window, row_of(window, errors[0].key), COL_STATUS).startswith("Error:")
     window.set_filter("errors")
-    assert window.proxy.rowCount() == 1
+    assert model.rowCount() == 1
     window.set_filter("all")
-    dicom = next(r for r in model.rows() if r.file.endswith("chest.dcm"))
+    dicom = next(r for r in session.rows() if r.file.endswith("chest.dcm"))
     assert cell(window, row_of(window, dicom.key), COL_PATIENT) == PATIENT_ID
     assert cell(window, row_of(window, dicom.key), COL_STUDY_DATE) == "2024-01-31"
-    qtbot.waitUntil(lambda: all(r.thumbnail is not None for r in model.rows() if not r.result.error))
+    qtbot.waitUntil(lambda: all(model.thumbnail(r.key) is not None for r in session.rows() if not r.error))
 
     # Everything AI-positive: the false positives are the 3 readable NORMAL images.
     window.set_threshold(0.001)
     fp_button = window.confusion.cell_buttons[FALSE_POSITIVE]
     assert fp_button.isVisible() and window.confusion.counts[FALSE_POSITIVE] == 3
     qtbot.mouseClick(fp_button, Qt.MouseButton.LeftButton)
-    queue = window.queue
-    assert queue.kind == FALSE_POSITIVE and len(queue) == 3
-    first, second, third = queue.keys
-    assert window.current_key == first
+    assert session.queue_kind == FALSE_POSITIVE and len(session.queue) == 3
+    first, second, third = session.queue
+    assert session.current == first and model.rowCount() == 3  # the table lists the queue
     qtbot.waitUntil(lambda: window.viewer.view.key == first)
     assert window.viewer.view.has_heatmap
 
     view = window.viewer.view
+    focus_viewer(qtbot, window)
+    assert window.reading_bar.cue.property("active")
     qtbot.keyClick(view, Qt.Key.Key_A)  # agree on 1st, moves on
-    assert window.current_key == second
+    assert session.current == second
     qtbot.keyClick(view, Qt.Key.Key_D)  # disagree on 2nd
-    assert window.current_key == third
+    assert session.current == third
     qtbot.keyClick(view, Qt.Key.Key_Left)
-    assert window.current_key == second
+    assert session.current == second
     qtbot.keyClick(view, Qt.Key.Key_U)  # unsure on 2nd (replaces disagree)...
     qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # ...then undone
-    assert window.current_key == second
+    assert session.current == second
     qtbot.keyClick(view, Qt.Key.Key_Space)
-    assert window.current_key == third
+    assert session.current == third
     shown = view.heatmap_shown
     qtbot.keyClick(view, Qt.Key.Key_H)
     assert view.heatmap_shown is not shown
 
-    qtbot.waitUntil(lambda: getattr(model.row_by_key(second).decision, "decision", None) == DISAGREE
-                    and getattr(model.row_by_key(first).decision, "decision", None) == AGREE)
-    assert cell(window, row_of(window, first), COL_READER) == f"Agree ({POSITIVE})"
-    assert cell(window, row_of(window, second), COL_READER) == f"Disagree ({NEGATIVE})"
+    qtbot.waitUntil(lambda: getattr(session.row(second).decision, "id", 0) > 0
+                    and getattr(session.row(first).decision, "id", 0) > 0)
+    assert session.row(second).decision.decision == DISAGREE and session.row(first).decision.decision == AGREE
+    assert cell(window, row_of(window, first), COL_READER) == f"Agree: {POSITIVE}"
+    assert cell(window, row_of(window, second), COL_READER) == f"Disagree: AI said {POSITIVE}"
     window.set_filter("disagreements")
-    assert window.proxy.rowCount() == 1
-    window.close()  # flushes the store thread
+    assert model.rowCount() == 1
+    window.close()  # lets the store worker finish its writes
 
     from core.store import ResultStore
     with ResultStore() as store:
-        latest = store.latest_decisions(study)
-        history = store.decision_history(second)
+        latest = store.image_decisions([first, second, third])
+        history = store.image_history(second)
     assert {k: d.decision for k, d in latest.items()} == {first: AGREE, second: DISAGREE}
     assert [(d.decision, d.undone) for d in history] == [(DISAGREE, False), (UNSURE, True)]
     assert history[0].ai_call == POSITIVE and history[0].threshold == pytest.approx(0.001)
@@ -171,19 +181,20 @@ def test_screen_review_with_keys_and_find_decisions_after_restart(qtbot, home, s
     from desktop.app import start_folder
     again = open_window(qtbot, start_folder(None, AppSettings()))  # no folder: the last study
     assert again.study_folder == study.resolve()
-    assert again.last_summary["from_store"] == STUDY_FILES and again.last_summary["screened"] == 0
-    qtbot.waitUntil(lambda: again.results_model.row_by_key(second).decision is not None)
-    assert again.results_model.row_by_key(first).decision.decision == AGREE
+    # Stored results are reused; the broken file is tried again (the loader may have improved).
+    assert again.last_summary["from_store"] == STUDY_FILES - 1 and again.last_summary["screened"] == 1
+    assert again.session.row(first).decision.decision == AGREE
+    again.refresh()
     assert "Disagree" in cell(again, row_of(again, second), COL_READER)
     again.show_image(second)
-    qtbot.waitUntil(lambda: again.details.history.count() == 2)
-    assert "[undone]" in again.details.history.item(1).text()
+    qtbot.waitUntil(lambda: len(again.details.history_lines) == 2)
+    assert again.details.history_lines[1].startswith("[undone]")
 
 
 def test_threshold_relabels_calls_and_matrix_without_rescreening(qtbot, home, study, monkeypatch):
     window = open_window(qtbot, study)
     calls = count_screen_calls(monkeypatch)
-    readable = [r for r in window.results_model.rows() if not r.result.error]
+    readable = [r for r in window.session.rows() if not r.error]
 
     window.threshold_control.spin.setValue(0.001)
     assert window.threshold == pytest.approx(0.001)
@@ -195,11 +206,17 @@ def test_threshold_relabels_calls_and_matrix_without_rescreening(qtbot, home, st
     assert window.threshold_control.spin.value() == pytest.approx(0.999)
     assert {cell(window, row_of(window, r.key), COL_AI_CALL) for r in readable} == {NEGATIVE}
     assert window.confusion.counts[TRUE_POSITIVE] == 0 and window.confusion.counts[FALSE_POSITIVE] == 0
-    assert "AI positive (0)" in window.filter_buttons["ai_positive"].text()
+    window.refresh()
+    combo = window.filter_combo
+    assert combo.itemText(combo.findData("ai_positive")) == "AI positive (0)"
     assert calls == [] and not window.is_screening
 
 
-def test_cancel_midway_then_screen_only_the_rest(qtbot, home, tmp_path, monkeypatch):
+def screened_rows(window) -> int:
+    return window.session.counts()["screened"]
+
+
+def test_cancel_midway_shows_the_unscreened_then_screens_only_the_rest(qtbot, home, tmp_path, monkeypatch):
     study = make_study(tmp_path, per_class=8, dicom=False, bad_file=False)
     slow_screening(monkeypatch)
     settings = AppSettings()
@@ -208,24 +225,37 @@ def test_cancel_midway_then_screen_only_the_rest(qtbot, home, tmp_path, monkeypa
     qtbot.addWidget(window)
     window.show()
     window.start(study)
-    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 2, timeout=SCREEN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: screened_rows(window) >= 2, timeout=SCREEN_TIMEOUT_MS)
+    assert window.status.progress.isVisible() and window.status.progress.maximum() == 16
     started = time.perf_counter()
     with qtbot.waitSignal(window.screening_finished, timeout=10_000) as finished:
         window.cancel_screening()
     assert time.perf_counter() - started < 1.5
     assert finished.args[0]["cancelled"]
-    partial = window.results_model.rowCount()
+    partial = screened_rows(window)
     assert 2 <= partial < 16
+    # Every file is still listed; the unscreened ones are said to be so, everywhere.
+    assert window.results_model.rowCount() == 16
+    window.refresh()
+    left = 16 - partial
+    assert f"{left} not screened" in window.status.counts_label.text()
+    assert window.confusion.unscreened_note.isVisibleTo(window) and str(left) in window.confusion.unscreened_note.text()
+    combo = window.filter_combo
+    assert combo.itemText(combo.findData("unscreened")) == f"Not screened ({left})"
+    assert combo.itemText(combo.findData("all")) == "All (16)"
+    unscreened = next(r for r in window.session.rows() if not r.screened)
+    assert cell(window, row_of(window, unscreened.key), COL_STATUS) == "Not screened"
+    assert not window.status.progress.isVisible()
 
     calls = count_screen_calls(monkeypatch)
     with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS) as finished:
         window.run_action.trigger()
-    assert window.results_model.rowCount() == 16
+    assert screened_rows(window) == 16
     assert finished.args[0]["from_store"] == partial
     assert len(calls) == 1 and len(calls[0]) == 16 - partial
 
 
-def test_closing_the_window_during_a_run_stops_it_cleanly(qtbot, home, tmp_path, monkeypatch):
+def test_closing_the_window_during_a_run_never_waits(qtbot, home, tmp_path, monkeypatch):
     study = make_study(tmp_path, per_class=8, dicom=False, bad_file=False)
     slow_screening(monkeypatch, seconds_per_image=0.3)
     settings = AppSettings()
@@ -234,12 +264,19 @@ def test_closing_the_window_during_a_run_stops_it_cleanly(qtbot, home, tmp_path,
     qtbot.addWidget(window)
     window.show()
     window.start(study)
-    qtbot.waitUntil(lambda: window.results_model.rowCount() >= 1, timeout=SCREEN_TIMEOUT_MS)
-    thread = window.run.thread
+    qtbot.waitUntil(lambda: screened_rows(window) >= 1, timeout=SCREEN_TIMEOUT_MS)
+    # Switching study mid-run: at once; the old run's late results never reach the new study.
+    second = make_study(tmp_path / "second", per_class=2, dicom=False, bad_file=False)
+    started = time.perf_counter()
+    window.open_study(second)
+    assert time.perf_counter() - started < 0.5
+    qtbot.waitUntil(lambda: screened_rows(window) >= 1, timeout=SCREEN_TIMEOUT_MS)
+    assert all(row.key.startswith(str(second.resolve())) for row in window.session.rows())
+    assert len(window.session) == 4
     started = time.perf_counter()
     window.close()
-    assert thread.isFinished() and time.perf_counter() - started < 3
-    assert window.run is None
+    assert time.perf_counter() - started < 1.0 and not window.is_screening
+    qtbot.waitUntil(lambda: running_workers() == 0, timeout=10_000)  # the job ends on its own
 
 
 def test_unknown_truth_needs_review_queue_and_exports(qtbot, home, tmp_path):
@@ -249,11 +286,11 @@ def test_unknown_truth_needs_review_queue_and_exports(qtbot, home, tmp_path):
     assert window.confusion.truth_note.isVisible()
 
     window.set_threshold(0.5)
-    items = window.results_model.review_items()
-    from desktop.review_queue import needs_review_keys
-    expected = needs_review_keys(items, 0.5)
+    rows = [r for r in window.session.rows() if r.probability is not None]
+    uncertain = [r for r in rows if r.probability >= 0.5 or abs(r.probability - 0.5) < 0.15]
     qtbot.mouseClick(window.confusion.review_button, Qt.MouseButton.LeftButton)
-    assert window.queue.kind == NEEDS_REVIEW and window.queue.keys == expected
+    assert window.session.queue_kind == NEEDS_REVIEW
+    assert sorted(window.session.queue) == sorted(r.key for r in uncertain)
 
     csv_path, pdf_path = tmp_path / "out.csv", tmp_path / "out.pdf"
     with qtbot.waitSignal(window.exported, timeout=30_000):
@@ -301,8 +338,8 @@ def test_shipped_default_model_screens_the_study(qtbot, home, study):
     window = open_window(qtbot, study, model=None)  # no preference: the registry default
     assert window.current_entry.card.sha256 == default.card.sha256
     assert window.threshold == pytest.approx(default.card.threshold)  # exact, not the 3-decimal display
-    rows = window.results_model.rows()
-    assert len(rows) == STUDY_FILES and sum(1 for r in rows if r.result.error) == 1
+    rows = window.session.rows()
+    assert len(rows) == STUDY_FILES and sum(1 for r in rows if r.error) == 1
     for threshold in (0.2, 0.8):
         window.set_threshold(threshold)
         expected = {r.key: (POSITIVE if r.probability >= threshold else NEGATIVE) for r in rows if r.probability is not None}
@@ -312,16 +349,17 @@ def test_shipped_default_model_screens_the_study(qtbot, home, study):
 def test_switching_model_rescreens_with_the_new_model(qtbot, home, study):
     window = open_window(qtbot, study)
     assert window.current_entry.card.version == 1
-    decided = next(r.key for r in window.results_model.rows() if not r.result.error)
-    window.show_image(decided)
+    decided = next(r.key for r in window.session.rows() if not r.error)
+    window.open_queue(NEEDS_REVIEW)
+    window.session.go_to(decided)  # any image, then a decision in review
     window.decide(AGREE)
-    qtbot.waitUntil(lambda: window.results_model.row_by_key(decided).decision is not None)
+    qtbot.waitUntil(lambda: getattr(window.session.row(decided).decision, "id", 0) > 0)
     save_tiny_model(home / "models", threshold=0.42, version=2, seed=11)  # e.g. the wizard saved it
     with qtbot.waitSignal(window.screening_finished, timeout=SCREEN_TIMEOUT_MS) as finished:
         window.select_model(f"{TINY_MODEL_NAME} v2")
     assert window.current_entry.card.version == 2 and window.threshold == pytest.approx(0.42)
     assert finished.args[0]["screened"] == STUDY_FILES  # other weights: nothing stored yet
-    assert {r.result.model_version for r in window.results_model.rows()} == {"2"}
+    assert {r.result.model_version for r in window.session.rows()} == {"2"}
     assert AppSettings().model_name == f"{TINY_MODEL_NAME} v2"
     # Decisions belong to the image: rows screened by the new model still show them.
-    assert window.results_model.row_by_key(decided).decision.decision == AGREE
+    assert window.session.row(decided).decision.decision == AGREE

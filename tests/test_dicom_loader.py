@@ -108,7 +108,8 @@ def test_voi_lut_sequence_is_preferred_over_window(v, tmp_path):
 def test_multi_frame_uses_first_frame_and_says_so(v, tmp_path):
     image = load_image(h.save(h.multi_frame(v), tmp_path / "a.dcm"))
     assert image.meta["NumberOfFrames"] == 3
-    assert "first of 3 frames" in image.meta["note"]
+    assert "frame 1 of 3" in image.meta["note"]
+    assert image.meta["frame"] == 0 and image.meta["frame_count"] == 3
     np.testing.assert_allclose(image.pixels, v / 255.0, atol=1e-6)
 
 

@@ -127,3 +127,59 @@ def test_registry_round_trip_keeps_maps(tmp_path):
     loaded = load_model(entry)
     np.testing.assert_allclose(gradcam_batch(loaded.keras_model, batch, loaded.card.gradcam_layer),
                                gradcam_batch(model, batch), atol=1e-5)
+
+
+def bright_spot_detector():
+    """A hand-set CNN: 'last_conv' fires where the local mean is bright (> 0.4), GAP,
+    then a steep logistic head. Noise backgrounds fire weakly here and there; the
+    square fires strongly. Deterministic, so the heat test cannot pass by luck."""
+    import keras
+
+    inputs = keras.Input((SIZE, SIZE, 1))
+    x = keras.layers.Conv2D(1, 3, padding="same", activation="relu", name="last_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("last_conv").set_weights([np.full((3, 3, 1, 1), 1 / 9, np.float32), np.array([-0.4], np.float32)])
+    model.layers[-1].set_weights([np.array([[1000.0]], np.float32), np.array([-4.0], np.float32)])
+    return model
+
+
+def test_absolute_heat_is_low_on_confident_normals():
+    """A fixed reference plus probability weighting: normals show little heat, where
+    per-image normalisation painted a saturated spot on every image."""
+    from core.gradcam import fit_reference
+
+    model = bright_spot_detector()
+    rng = np.random.default_rng(7)
+    val_x = np.concatenate([square_images(16, True, rng), square_images(16, False, rng)])
+    reference = fit_reference(model, val_x, np.r_[np.ones(16), np.zeros(16)])
+    positives, normals = square_images(12, True, rng), square_images(12, False, rng)
+    p_pos, heat_pos = GradCam(model, reference=reference)(positives)
+    p_neg, heat_neg = GradCam(model, reference=reference)(normals)
+    assert (p_pos > 0.9).all() and (p_neg < 0.2).all(), (p_pos, p_neg)
+    _, old_style = GradCam(model)(normals)  # no reference: per-image peaks (times p)
+    assert heat_neg.mean() < 0.1 * heat_pos.mean(), (heat_neg.mean(), heat_pos.mean())
+    assert heat_neg.max(axis=(1, 2)).mean() < 0.1
+    assert heat_pos.max(axis=(1, 2)).mean() > 0.5
+    # Without a reference each normal's own peak would be scaled to its probability, not to evidence.
+    assert heat_neg.max() <= old_style.max() + 1e-6
+
+
+def test_layercam_on_a_finer_layer_finds_the_square(square_detector):
+    layer = [l.name for l in square_detector.layers if "conv" in l.name][0]
+    rng = np.random.default_rng(11)
+    positives = square_images(8, True, rng)
+    _, cams = GradCam(square_detector, layer, method="layercam")(positives)
+    assert cams.max() > 0
+    with pytest.raises(ValueError):
+        GradCam(square_detector, method="nope")
+
+
+def test_map_concentration_orders_spot_and_flat_maps():
+    from core.gradcam import map_concentration
+
+    spot = np.zeros((1, 10, 10)); spot[0, 3, 3] = 1.0
+    flat = np.ones((1, 10, 10))
+    assert map_concentration(spot)[0] == pytest.approx(1.0)
+    assert map_concentration(flat)[0] == pytest.approx(0.1)

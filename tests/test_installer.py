@@ -101,6 +101,12 @@ def test_bundle_carries_models_resources_and_plugins(bundle):
     shipped = {p.name for p in _shipped_models()}
     bundled = {p.name for p in (internal / "models").glob("*.keras")}
     assert shipped <= bundled
+    # A model whose card names a scope detector must find its sidecar in the bundle.
+    folder = Path(os.environ.get("PNEUMOSCAN_BUNDLE_MODELS") or REPO / "models")
+    for card_path in folder.glob("*.json"):
+        sidecar = json.loads(card_path.read_text(encoding="utf-8")).get("scope_detector", {}).get("file")
+        if sidecar:
+            assert (internal / "models" / sidecar).is_file(), f"{sidecar} missing from the bundle"
     assert (internal / "resources" / "sample_study" / "labels.csv").is_file()
     assert (internal / "resources" / "icons" / "pneumoscan.png").is_file()
     if sys.platform.startswith("linux"):

@@ -46,3 +46,13 @@ def test_stored_threshold_never_rises_above_the_chosen_one():
     p = [0.49880049, 0.9, 0.1]  # rounding to nearest would give 0.4988005 > the positive's score
     t = storable_threshold(threshold_for_sensitivity(y, p, 1.0))
     assert t <= 0.49880049 and t == 0.4988
+
+
+def test_threshold_is_the_highest_even_between_positives_in_a_row():
+    # Ranked: 4 positives, 2 negatives, 1 positive, 1 negative. Sensitivity 0.4 is
+    # first reached at 0.8; a threshold of 0.6 would reach it too, with no gain.
+    y = [1, 1, 1, 1, 0, 0, 1, 0]
+    p = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    assert threshold_for_sensitivity(y, p, 0.4) == pytest.approx(0.8)
+    assert threshold_for_sensitivity(y, p, 0.8) == pytest.approx(0.6)
+    assert threshold_for_sensitivity(y, p, 1.0) == pytest.approx(0.3)

@@ -9,8 +9,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from core import paths
+from core.shipped_models import SHIPPED_MODELS
 from desktop.model_manager import COLUMNS, ModelManagerDialog, open_model_manager
 from wizard_helpers import StubMainWindow, write_fake_model
+
+
+# The stand-in shipped model takes the name and version the built-in table expects.
+SHIPPED_VERSION = SHIPPED_MODELS["mobilenet_v2.keras"]["version"]
+SHIPPED_LABEL = f"mobilenet_v2 v{SHIPPED_VERSION}"
 
 
 @pytest.fixture
@@ -20,7 +26,8 @@ def models(tmp_path, monkeypatch):
     monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
     shipped = tmp_path / "shipped"
     monkeypatch.setattr(paths, "shipped_models_dir", lambda: shipped)
-    write_fake_model(shipped, "mobilenet_v2", stem="mobilenet_v2", architecture="mobilenet_v2")
+    write_fake_model(shipped, "mobilenet_v2", version=SHIPPED_VERSION, stem="mobilenet_v2",
+                     architecture="mobilenet_v2")
     write_fake_model(home / "models", "ward-model", version=1, auroc=0.873)
     write_fake_model(home / "models", "ward-model", version=2, auroc=None)
     return home
@@ -40,8 +47,8 @@ def test_lists_every_model_with_its_details(qtbot, models):
     qtbot.addWidget(dialog)
     assert dialog.model.rowCount() == 3 and dialog.model.columnCount() == len(COLUMNS)
     assert [dialog.model.headerData(c, Qt.Orientation.Horizontal) for c in range(len(COLUMNS))] == list(COLUMNS)
-    assert cells(dialog, row_of(dialog, "mobilenet_v2 v1")) == [
-        "mobilenet_v2", "1", "shipped", "mobilenet_v2", "2024-05-01 10:00:00", "0.42", "0.900"]
+    assert cells(dialog, row_of(dialog, SHIPPED_LABEL)) == [
+        "mobilenet_v2", str(SHIPPED_VERSION), "shipped", "mobilenet_v2", "2024-05-01 10:00:00", "0.42", "0.900"]
     assert cells(dialog, row_of(dialog, "ward-model v1"))[2] == "user"
     assert cells(dialog, row_of(dialog, "ward-model v1"))[6] == "0.873"
     assert cells(dialog, row_of(dialog, "ward-model v2"))[6] == ""  # no AUROC recorded
@@ -50,7 +57,7 @@ def test_lists_every_model_with_its_details(qtbot, models):
 def test_shipped_models_cannot_be_renamed_or_deleted(qtbot, models):
     dialog = ModelManagerDialog()
     qtbot.addWidget(dialog)
-    dialog.table.selectRow(row_of(dialog, "mobilenet_v2 v1"))
+    dialog.table.selectRow(row_of(dialog, SHIPPED_LABEL))
     assert not dialog.rename_button.isEnabled() and not dialog.delete_button.isEnabled()
     assert "cannot be renamed or deleted" in dialog.note_label.text()
     shipped = dialog.selected_entry()
@@ -71,7 +78,7 @@ def test_rename_a_user_model(qtbot, models, monkeypatch):
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("ICU model", True))
     with qtbot.waitSignal(dialog.modelsChanged):
         dialog.rename_button.click()
-    assert sorted(e.label for e in list_models()) == ["ICU model v1", "mobilenet_v2 v1", "ward-model v2"]
+    assert sorted(e.label for e in list_models()) == ["ICU model v1", SHIPPED_LABEL, "ward-model v2"]
     assert find_model("ICU model v1").keras_path.name == "ward-model-v1.keras"  # the file keeps its hash
     assert dialog.selected_entry().label == "ICU model v1"
     assert window.refreshed == 1  # the main window's model list follows
@@ -120,7 +127,7 @@ def test_delete_asks_first_and_removes_only_after_yes(qtbot, models, monkeypatch
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     with qtbot.waitSignal(dialog.modelsChanged):
         dialog.delete_button.click()
-    assert sorted(e.label for e in list_models()) == ["mobilenet_v2 v1", "ward-model v1"]
+    assert sorted(e.label for e in list_models()) == [SHIPPED_LABEL, "ward-model v1"]
     assert not (models / "models" / "ward-model-v2.keras").exists()
     assert not (models / "models" / "ward-model-v2.json").exists()
     assert dialog.model.rowCount() == 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core import paths
-from core.models import GRADCAM_LAYER, ModelBuildError, build_model, imagenet_weights_path
+from core.models import FINE_CAM_LAYER, GRADCAM_LAYER, ModelBuildError, build_model, imagenet_weights_path
 from core.registry import (ModelCard, ModelError, delete_model, find_model, list_models,
                            load_model, next_version, rename_model, save_model)
 
@@ -25,7 +25,30 @@ def test_models_have_in_graph_preprocessing_and_a_named_gradcam_layer():
         assert model.input_shape[-1] == 1
         assert model.get_layer(GRADCAM_LAYER) is not None
         assert any(layer.__class__.__name__ == "Rescaling" for layer in model.layers)
-    assert build_model("custom_cnn").count_params() < 1_000_000
+        # v2: the per-image intensity standardisation is part of the graph, and the finer map's layer exists
+        assert model.layers[1].__class__.__name__ == "PercentileStretch"
+        assert model.get_layer(FINE_CAM_LAYER) is not None
+    # Compact enough to train on a 2-core machine (the v2 residual SE network: ~1.3 M).
+    assert build_model("custom_cnn").count_params() < 2_000_000
+    assert build_model("custom_cnn", standardise=False).layers[1].__class__.__name__ == "Rescaling"
+
+
+def test_percentile_stretch_makes_the_input_independent_of_storage_scale():
+    """A 12-bit image stored in 16 bits (values /16) or a washed-out window
+    (an affine squeeze) reach the convolutions unchanged."""
+    import numpy as np
+
+    from core.model_layers import PercentileStretch
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, (3, 32, 32, 1)).astype("float32")
+    layer = PercentileStretch()
+    reference = np.asarray(layer(x))
+    for stored in (x / 16.0, 0.3 + 0.4 * x):
+        np.testing.assert_allclose(np.asarray(layer(stored.astype("float32"))), reference, atol=1e-4)
+    assert reference.min() == 0.0 and reference.max() == 1.0
+    flat = np.full((1, 8, 8, 1), 0.5, "float32")
+    assert np.all(np.asarray(layer(flat)) == 0.0)  # no contrast: no amplified noise
 
 
 def test_imagenet_init_fails_clearly_without_weights(tmp_path, monkeypatch):
@@ -78,8 +101,12 @@ def test_shipped_models_are_protected_and_valid():
     for entry in shipped:
         with pytest.raises(ModelError):
             delete_model(entry)
-        assert entry.card.training_command.startswith("pneumoscan-cli train")
+        assert "pneumoscan-cli train" in entry.card.training_command
         assert entry.card.validation_metrics["auroc"] > 0.9
+        # v2 cards say what the model is for and how it did on another site's images
+        assert entry.card.intended_use["population"]["age_years"]
+        assert entry.card.site_validation["metrics"]["auroc"] > 0.9
+        assert not entry.card.training_data["folder"].startswith("/")  # no build machine's paths
 
 
 def test_imagenet_init_loads_a_local_weights_file(tmp_path, monkeypatch):

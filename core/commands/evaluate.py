@@ -6,8 +6,13 @@ import json
 import sys
 from pathlib import Path
 
+from core.csvsafe import neutral_row
+
 JSON_KEYS = ("model", "n", "errors", "out_of_scope", "threshold", "accuracy", "sensitivity", "specificity",
              "precision", "npv", "f1", "auroc", "tn", "fp", "fn", "tp")
+# Added after the original keys (existing readers keep working): calibration of the
+# shown probabilities and 95 % intervals ({metric: [low, high] or null}).
+EXTRA_JSON_KEYS = ("temperature", "ece", "brier", "ci95", "ci_method")
 
 
 def register(sub) -> None:
@@ -22,13 +27,19 @@ def register(sub) -> None:
 
 
 def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=None) -> dict:
-    """Screen every labelled image below `folder`; return the JSON_KEYS dict.
+    """Screen every labelled image below `folder`; return the JSON_KEYS + EXTRA_JSON_KEYS dict.
 
-    Metrics are on in-scope images; `out_of_scope` counts the others (core.scope).
+    Probabilities are calibrated with the card's temperature (applied here,
+    once, to the network's raw output), as screening shows them; the
+    threshold is on that scale. Metrics are on in-scope images;
+    `out_of_scope` counts the others (core.scope).
     """
+    from core.calibration import apply_temperature, calibration_report
     from core.dataset import labelled_samples
-    from core.metrics import binary_metrics
+    from core.metrics import metrics_with_ci
+    from core.raw_scoring import uncalibrated_view
     from core.registry import load_model
+    from core.results import OUT_OF_SCOPE, classify
     from core.screening import Screener
 
     samples = labelled_samples(folder)
@@ -36,31 +47,35 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
         raise ValueError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
     model = load_model(model_name)
     threshold = model.threshold if threshold is None else threshold
-    screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=False)
+    temperature = float(getattr(model.card, "temperature", 1.0) or 1.0)
+    screener = Screener(uncalibrated_view(model), threshold=threshold, batch_size=batch_size, gradcam=False)
     by_path = {s.path: s for s in samples}
     labels, probs, errors, out_of_scope, rows = [], [], 0, 0, []
     for result in screener.screen([s.path for s in samples]):
         truth = by_path[str(result.path)].label
+        probability = None if result.error else float(apply_temperature([result.probability], temperature)[0])
         if result.error:
             errors += 1
         elif result.scope:
             out_of_scope += 1
         else:
             labels.append(1 if truth == "PNEUMONIA" else 0)
-            probs.append(result.probability)
-        rows.append((result.path, truth, "" if result.error else f"{result.probability:.6f}",
-                     result.prediction or "", result.error or ""))
+            probs.append(probability)
+        rows.append((result.path, truth, "" if result.error else f"{probability:.6f}",
+                     "" if result.error else (OUT_OF_SCOPE if result.scope else classify(probability, threshold)),
+                     result.error or ""))
     if csv_path:
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["path", "label", "probability", "prediction", "error"])
-            writer.writerows(rows)
+            writer.writerows(neutral_row(row) for row in rows)  # file names: no formulas
     if not labels:
         raise ValueError("no image could be read" if not out_of_scope else
                          f"all {out_of_scope} readable images are outside what the model knows (out of scope)")
-    metrics = binary_metrics(labels, probs, threshold)
-    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope)
-    return {key: metrics[key] for key in JSON_KEYS}
+    metrics = metrics_with_ci(labels, probs, threshold)
+    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope, temperature=temperature,
+                   **{k: v for k, v in calibration_report(labels, probs).items() if k != "n"})
+    return {key: metrics[key] for key in JSON_KEYS + EXTRA_JSON_KEYS}
 
 
 def run(args) -> int:
@@ -80,7 +95,12 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for key in JSON_KEYS:
-            value = result[key]
-            print(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+        intervals = result["ci95"]
+        for key in JSON_KEYS + ("temperature", "ece", "brier"):
+            value, interval = result[key], intervals.get(key)
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
+            if interval:
+                text += f"  (95% CI {interval[0]:.4f}-{interval[1]:.4f})"
+            print(f"{key:>12}: {text}")
+        print(f"{'':>12}  {result['ci_method']}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
+# The CSV contract; rows are written through this list, so a column is added in one place.
 CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "scope")
 HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution size
 HEATMAP_ALPHA = 0.4
@@ -56,11 +57,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         folder, threshold = _check_arguments(args)
-        from core.loader import discover
+        from core.discovery import discover_study
 
-        files = discover(folder)
+        discovery = discover_study(folder)
+        files = discovery.images
         if not files:
-            raise UsageError(f"no image files found in {folder}")
+            raise UsageError(f"no image files found in {folder}{_skipped_note(discovery)}")
         loaded = _load_model(args.model)
         screener = _make_screener(args, loaded, threshold)
     except UsageError as exc:
@@ -78,10 +80,34 @@ def run(args: argparse.Namespace) -> int:
         screened = _screen_folder(args, folder, files, screener, store)
     finally:
         store.close()
+    report_skipped(discovery, sys.stderr)
     if screened == 0:
         print(f"error: none of the {len(files)} files could be screened (see the error column)", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+MAX_SKIPPED_LISTED = 20
+
+
+def report_skipped(discovery, stream) -> None:
+    """The files that were not screened and why (stderr: the CSV stays clean)."""
+    for path, problem in discovery.index_errors:
+        print(f"warning: {path}: {problem}", file=stream)
+    if not discovery.skipped:
+        return
+    print(f"skipped {len(discovery.skipped)} file(s) that are not images:", file=stream)
+    for path, reason in discovery.skipped[:MAX_SKIPPED_LISTED]:
+        print(f"  {path}: {reason}", file=stream)
+    if len(discovery.skipped) > MAX_SKIPPED_LISTED:
+        print(f"  ... and {len(discovery.skipped) - MAX_SKIPPED_LISTED} more", file=stream)
+
+
+def _skipped_note(discovery) -> str:
+    if not discovery.skipped:
+        return ""
+    reasons = sorted({reason for _path, reason in discovery.skipped})
+    return f" ({len(discovery.skipped)} file(s) skipped: {'; '.join(reasons[:3])})"
 
 
 def _check_arguments(args) -> tuple[Path, float | None]:
@@ -119,11 +145,12 @@ def _make_screener(args, loaded, threshold: float | None):
 
 def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
     """Write one row per file in order; returns how many files have a probability."""
+    from core.study_screening import screen_study
+
     loaded, threshold = screener.loaded_model, screener.threshold
     label = loaded.card.label
-    cached = {} if args.rescreen else _stored_results(store, files, loaded.sha256, need_cam=bool(args.heatmaps))
-    todo = [path for path in files if path not in cached]
-    fresh = screener.screen(todo)
+    items = screen_study(files, loaded, store, gradcam=bool(args.heatmaps), rescreen=args.rescreen,
+                         threshold=threshold, study_folder=folder, screener=screener)
     heatmaps = HeatmapWriter(Path(args.heatmaps), folder) if args.heatmaps else None
     progress = Progress(len(files), enabled=sys.stderr.isatty())
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
@@ -131,19 +158,15 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     try:
         writer = csv.writer(out, lineterminator="\n")
         _write_row(out, writer, CSV_COLUMNS)
-        for path in files:
-            result = cached.get(path)
-            if result is None:
-                result = next(fresh)
-                store.put_result(folder, result)  # committed before it is reported
-            result.threshold = threshold  # re-labelling a stored result never re-runs the model
+        for path, item in zip(files, items):
+            result = item.result
             _write_row(out, writer, _csv_row(path, result, label))
             if heatmaps and result.ok and result.cam is not None:
                 heatmaps.submit(path, result.cam)
             screened += result.ok
             progress.step()
     finally:
-        fresh.close()
+        items.close()
         progress.finish()
         if heatmaps:
             heatmaps.close()
@@ -152,25 +175,29 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     return screened
 
 
-def _stored_results(store, files: list[Path], model_hash: str, need_cam: bool) -> dict:
-    """Stored, still-valid results to reuse (errors are retried: the loader may have improved)."""
-    reusable = {}
-    for path in files:
-        result = store.get_result(path, model_hash)
-        if result is not None and result.ok and (result.cam is not None or not need_cam):
-            reusable[path] = result
-    return reusable
+def csv_values(path, result, model_label: str) -> dict:
+    """One result as the CSV's named values (probability empty for a failed file)."""
+    ok = result.ok
+    return {
+        "path": str(path),
+        "probability": f"{result.probability:.6f}" if ok else "",
+        "prediction": result.prediction if ok else "",
+        "threshold": f"{result.threshold:g}",
+        "model": model_label,
+        "error": "" if ok else result.error,
+        "scope": str(getattr(result, "scope", "") or ""),
+    }
 
 
 def _csv_row(path: Path, result, model_label: str) -> tuple:
-    if not result.ok:
-        return str(path), "", "", f"{result.threshold:g}", model_label, result.error, ""
-    return (str(path), f"{result.probability:.6f}", result.prediction, f"{result.threshold:g}", model_label, "",
-            result.scope)
+    values = csv_values(path, result, model_label)
+    return tuple(values[column] for column in CSV_COLUMNS)
 
 
 def _write_row(out, writer, row) -> None:
-    writer.writerow(row)
+    from core.csvsafe import neutral_row
+
+    writer.writerow(neutral_row(row))  # file names come from outside: no formulas
     out.flush()  # a reader (or a kill) sees every finished row
 
 

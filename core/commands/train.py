@@ -21,9 +21,17 @@ def register(sub) -> None:
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--patience", type=int, default=6, help="early-stopping patience in epochs (validation AUROC)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--augment-level", choices=("basic", "acquisition"), default="acquisition",
+                   help="acquisition (default) adds gamma, blur, noise, JPEG and resampling shifts")
+    p.add_argument("--no-standardise", action="store_true",
+                   help="leave out the per-image percentile stretch at the model's input (v1 behaviour)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--run-dir", help="folder for checkpoints (default: a new one in the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--finalise", metavar="RUN_DIR",
+                   help="register a run's best checkpoint without training further (a run cut short)")
+    p.add_argument("--checkpoint", help="with --finalise: the checkpoint to use (default RUN_DIR/best.keras)")
     p.add_argument("--output", help="where to save the model (default: the user's models folder)")
     p.set_defaults(func=run)
 
@@ -44,11 +52,18 @@ def _config_from_args(args):
         raise ValueError("--target-sensitivity must be in (0, 1]")
     if not args.lr > 0:
         raise ValueError("--lr must be positive")
+    from core.registry import ModelError, validate_name
+
+    try:  # before hours of training, not at save time
+        validate_name(args.name or args.arch)
+    except ModelError as exc:
+        raise ValueError(f"--name: {exc}") from None
     return TrainConfig(
         folder=str(Path(args.folder).resolve()), arch=args.arch, name=args.name or args.arch,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
         seed=args.seed, init=args.init, target_sensitivity=args.target_sensitivity,
-        input_size=args.input_size, augment=not args.no_augment,
+        input_size=args.input_size, augment=not args.no_augment, augment_level=args.augment_level,
+        standardise=not args.no_standardise, label_smoothing=args.label_smoothing,
         class_weighting=not args.no_class_weights, patience=args.patience, run_dir=args.run_dir,
         command="pneumoscan-cli train " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["train"] else []),
     )
@@ -56,13 +71,15 @@ def _config_from_args(args):
 
 def run(args) -> int:
     from core import training
-    from core.registry import ModelError, next_version, save_model
+    from core.registry import ModelError, next_version, save_model, save_scope_detector
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        if args.resume:
+        if args.finalise:
+            config = training.load_run_config(args.finalise)
+        elif args.resume:
             config = training.load_run_config(args.resume)
         else:
             config = _config_from_args(args)
@@ -77,7 +94,10 @@ def run(args) -> int:
 
     say(f"run folder: {config.run_dir or '(new)'}")
     try:
-        outcome = training.train(config, on_epoch=on_epoch, resume=bool(args.resume), log=say)
+        if args.finalise:
+            outcome = training.finalise_run(args.finalise, args.checkpoint, log=say)
+        else:
+            outcome = training.train(config, on_epoch=on_epoch, resume=bool(args.resume), log=say)
     except training.TrainingError as exc:
         say(f"error: {exc}")
         return 2
@@ -89,6 +109,8 @@ def run(args) -> int:
         outcome.card.version = next_version(config.name)
     try:
         entry = save_model(outcome.keras_model, outcome.card, out_dir)
+        if outcome.scope_detector is not None:
+            entry = save_scope_detector(entry, outcome.scope_detector)
     except (OSError, ModelError) as exc:
         say(f"error: could not save the model: {exc}")
         return 1

@@ -1,4 +1,6 @@
-"""The training wizard: data -> settings -> training -> results.
+"""The training wizard: data -> settings -> training -> results, or
+data -> "Calibrate to my site" (the current model's operating point chosen on
+the site's labelled images; see core.site_calibration).
 
 Opened from the main window's "Train…" action (`open_training_wizard(window)`),
 it drives core.training.train, the code behind `pneumoscan-cli train`, on a
@@ -14,14 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWizard
 
-from desktop.wizard.data_page import DataPage
+from desktop.wizard.calibration_page import CalibrationPage
+from desktop.wizard.data_page import CALIBRATE, TRAIN, DataPage
 from desktop.wizard.results_page import ResultsPage
 from desktop.wizard.settings_page import SettingsPage
 from desktop.wizard.training_page import TrainingPage
 
-__all__ = ["TrainingWizard", "open_training_wizard"]
+__all__ = ["TrainingWizard", "open_training_wizard", "open_site_calibration"]
 
-_CLOSE_WAIT_MS = 120_000  # a batch of MobileNetV2 at 224 px on 2 cores is seconds, not minutes
 
 
 def _resolve_model(current_model):
@@ -40,9 +42,10 @@ class TrainingWizard(QWizard):
     modelRegistered = Signal(str)  # "name vN" of a newly saved model
     modelActivated = Signal(str)  # the same, when saved with "Save and make active"
 
-    def __init__(self, parent=None, store=None, study_folder=None, current_model=None):
+    def __init__(self, parent=None, store=None, study_folder=None, current_model=None, mode: str = TRAIN):
         super().__init__(parent)
-        self.setWindowTitle("Train a model - PneumoScan (research use only)")
+        self.setWindowTitle(("Calibrate to my site" if mode == CALIBRATE else "Train a model")
+                            + " - PneumoScan (research use only)")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)  # same look on every platform
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.resize(860, 680)
@@ -51,13 +54,16 @@ class TrainingWizard(QWizard):
         self.activate_requested = False
         self.saved_entry = None
 
-        self.data_page = DataPage(self.study_folder, store, self)
+        self.data_page = DataPage(self.study_folder, store, self, mode=mode)
         self.settings_page = SettingsPage(self.current_model, self)
         self.training_page = TrainingPage(self)
         self.results_page = ResultsPage(self.current_model, self)
+        self.calibration_page = CalibrationPage(self.current_model, self)
         for page in (self.data_page, self.settings_page, self.training_page, self.results_page):
             self.addPage(page)
+        self.calibration_page_id = self.addPage(self.calibration_page)
         self.results_page.saved.connect(self._on_saved)
+        self.calibration_page.saved.connect(self._on_saved)
 
     def build_config(self):
         """The TrainConfig of the current data and settings choices."""
@@ -72,29 +78,31 @@ class TrainingWizard(QWizard):
             self.modelActivated.emit(entry.label)
 
     def done(self, result: int) -> None:
-        """Closing (Finish, Cancel, Esc, the window's X) stops every worker first:
-        a thread must not outlive the objects it reports to."""
+        """Closing (Finish, Cancel, Esc, the window's X) cancels every worker; none
+        reports to the closed wizard again."""
         self.data_page.cleanup()
         self.training_page.discard()
         self.results_page.cleanup()
-        from desktop.training_worker import wait_for_jobs
+        self.calibration_page.cleanup()
+        from desktop.training_worker import release_jobs
 
-        self.setCursor(Qt.CursorShape.WaitCursor)
-        wait_for_jobs(self, _CLOSE_WAIT_MS)
-        self.training_page.sweep_abandoned_runs()  # now that no run is still writing
-        self.unsetCursor()
+        # Never waits: running jobs are cancelled, detached and end on their own
+        # (an abandoned run's checkpoints are removed when its job ends).
+        release_jobs(self)
         super().done(result)
 
 
-def open_training_wizard(window) -> TrainingWizard:
+def open_training_wizard(window, calibrate: bool = False) -> TrainingWizard:
     """Open the wizard for the main window (called by MainWindow.open_training_wizard).
 
     Uses the window's open study, selected model and results store, and makes
     a saved model appear in (and, if asked, selected in) its model list.
+    `calibrate=True` starts on the "Calibrate to my site" path.
     """
     wizard = TrainingWizard(window, store=getattr(window, "store_path", None),
                             study_folder=getattr(window, "study_folder", None),
-                            current_model=getattr(window, "current_entry", None))
+                            current_model=getattr(window, "current_entry", None),
+                            mode=CALIBRATE if calibrate else TRAIN)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     # The wizard's connections must not own its parent window: if they held the
     # last reference, freeing them while the wizard is deleted would delete the
@@ -115,6 +123,11 @@ def open_training_wizard(window) -> TrainingWizard:
     wizard.modelActivated.connect(activated)
     wizard.show()
     return wizard
+
+
+def open_site_calibration(window) -> TrainingWizard:
+    """The wizard on its "Calibrate to my site" path (for a menu action of its own)."""
+    return open_training_wizard(window, calibrate=True)
 
 
 def activate_in_window(window, label: str) -> None:

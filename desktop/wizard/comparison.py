@@ -1,52 +1,154 @@
 """Qt-free results logic: score the current model on the new model's
-validation split, metrics at a picked threshold, and saving the new model."""
+validation split, compare both at thresholds chosen by the same rule, with
+95 % intervals, say when a model has seen the images, and save the new model.
+
+Every probability here is on its model's calibrated scale (the card's
+temperature applied to the network's raw output), the scale its threshold is on.
+"""
 from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from core.metrics import binary_metrics, storable_threshold
-
-NAME_FORBIDDEN = '/\\:*?"<>|'
+from core.calibration import apply_temperature
+from core.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, evidence_shortfall,
+                          metrics_with_ci, storable_threshold, threshold_for_sensitivity)
 
 
 def score_model(entry, paths: list[str], report=None, cancel: threading.Event | None = None,
                 batch_size: int = 32) -> np.ndarray:
-    """Probabilities of a registered model on `paths` (NaN where a file fails).
+    """Calibrated probabilities of a registered model on `paths` (NaN where a file fails).
 
-    Goes through core.screening.Screener, so the current model sees the images
-    exactly as in screening, at its own input size (which may differ from the
-    new model's). Runs on a worker thread.
+    Raw scores through core.raw_scoring (the same decode and input size as
+    screening, at the model's own input size, which may differ from the new
+    model's), then the card's temperature once. Runs on a worker thread.
     """
+    from core.raw_scoring import raw_probabilities
     from core.registry import load_model
-    from core.screening import Screener
 
-    screener = Screener(load_model(entry), batch_size=batch_size)
-    probs = np.full(len(paths), np.nan)
-    for i, result in enumerate(screener.screen(paths, cancel=cancel)):
-        if result.probability is not None:
-            probs[i] = result.probability
-        if report is not None and (i + 1) % batch_size == 0:
-            report(("score", i + 1, len(paths)))
-    return probs
+    def progress(done: int, total: int) -> None:
+        if report is not None:
+            report(("score", done, total))
+
+    loaded = load_model(entry)
+    raw, _errors = raw_probabilities(loaded, paths, batch_size, progress, cancel)
+    return apply_temperature(raw, loaded.card.temperature)
 
 
-def metrics_at(labels, probs, threshold: float) -> dict:
-    """binary_metrics on the images the model could score."""
+def new_model_probs(outcome) -> np.ndarray:
+    """The new model's validation probabilities on its card's scale: core.training
+    returns them calibrated already (card.temperature applied), like screening."""
+    return np.asarray(outcome.val_probs, dtype=float)
+
+
+def _scored(labels, probs):
     probs = np.asarray(probs, dtype=float)
     ok = ~np.isnan(probs)
-    return binary_metrics(np.asarray(labels)[ok], probs[ok], threshold)
+    return np.asarray(labels)[ok], probs[ok]
+
+
+def metrics_at(labels, probs, threshold: float, auroc_ci=None) -> dict:
+    """binary_metrics on the images the model could score, with 95 % intervals
+    (`ci95`): Wilson for proportions, `auroc_ci` (pass it: it does not depend on
+    the threshold, so it is bootstrapped once per model, see auroc_interval)."""
+    labels, probs = _scored(labels, probs)
+    metrics = binary_metrics(labels, probs, threshold)
+    metrics["ci95"] = confidence_intervals(metrics)
+    metrics["ci95"]["auroc"] = auroc_ci
+    return metrics
+
+
+def auroc_interval(labels, probs) -> list | None:
+    interval = bootstrap_auroc_ci(*_scored(labels, probs))
+    return None if interval is None else list(interval)
+
+
+def rule_threshold(labels, probs, target: float) -> float | None:
+    """The comparison's rule, the same for both models: the highest threshold
+    reaching `target` sensitivity on these images (None without positives)."""
+    labels, probs = _scored(labels, probs)
+    if not (labels == 1).any():
+        return None
+    return storable_threshold(threshold_for_sensitivity(labels, probs, target))
+
+
+def activation_problem(labels, target: float) -> str | None:
+    """Why the validation images are too few to make a model active (None if enough)."""
+    labels = np.asarray(labels)
+    problem = evidence_shortfall(int((labels == 1).sum()), int((labels == 0).sum()), target)
+    return None if problem is None else f"Validation has {problem}."
+
+
+# -- images a model has already seen -----------------------------------------------
+
+@dataclass
+class Overlap:
+    """How many of some images a model was trained on (its card's training folder)."""
+    model: str
+    folder: str
+    seen: int
+    total: int
+
+    def sentence(self, what: str = "these images") -> str:
+        return (f"{self.seen} of {what} ({self.total}) are in the folder {self.model} was trained on "
+                f"({self.folder}): it has seen them, so its numbers on them look better than it is.")
+
+
+def training_folder(card) -> Path | None:
+    """The card's training folder, absolute (cards may record it relative to the repository)."""
+    from core import paths
+
+    folder = (getattr(card, "training_data", None) or {}).get("folder")
+    if not folder:
+        return None
+    folder = Path(folder)
+    candidates = [folder] if folder.is_absolute() else [paths.bundle_root() / folder, Path.cwd() / folder]
+    return next((c.resolve() for c in candidates if c.is_dir()), None)
+
+
+def training_overlap(card, image_paths, label: str = "") -> Overlap | None:
+    """Images of `image_paths` that `card`'s model was trained on: inside its training
+    folder, or a copy of a file there (same name and size). Lists the folder: run
+    on a worker. None when the card names no folder that exists here."""
+    folder = training_folder(card)
+    if folder is None:
+        return None
+    from core.loader import discover
+
+    known = set()
+    for path in discover(folder):
+        try:
+            known.add((path.name, path.stat().st_size))
+        except OSError:
+            continue
+    seen = 0
+    for path in image_paths:
+        path = Path(path)
+        try:
+            inside = path.resolve().is_relative_to(folder)
+            copied = (path.name, path.stat().st_size) in known
+        except OSError:
+            inside = copied = False
+        seen += inside or copied
+    name = label or getattr(card, "label", "the model")
+    return Overlap(name, str(folder), seen, len(image_paths))
 
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a model name (the registry's rule), or None."""
-    name = name.strip()
-    if not name:
+    from core.registry import ModelError, validate_name
+
+    if not name.strip():
         return "Give the model a name."
-    if any(c in name for c in NAME_FORBIDDEN):
-        return f"A model name cannot contain any of {' '.join(NAME_FORBIDDEN)}"
+    try:
+        validate_name(name)  # the one rule, so the wizard never accepts what saving refuses
+    except ModelError as exc:
+        message = str(exc)
+        return message[:1].upper() + message[1:] + "."
     return None
 
 
@@ -57,10 +159,18 @@ def card_for_saving(outcome, name: str, version: int, threshold: float):
     card = dataclasses.replace(outcome.card, name=name.strip(), version=int(version),
                                threshold=storable_threshold(threshold), sha256="", created="",
                                training_data=dict(outcome.card.training_data))
-    metrics = binary_metrics(outcome.val_labels, outcome.val_probs, card.threshold)
-    metrics["best_epoch"] = outcome.card.validation_metrics.get("best_epoch")
-    card.validation_metrics = metrics
     chosen = outcome.card.threshold
+    trained = dict(outcome.card.validation_metrics)
+    if abs(card.threshold - chosen) <= 1e-9 and {"tp", "fn", "tn", "fp"} <= trained.keys():
+        # Training's own protocol (threshold and metrics from different parts) stands.
+        trained["ci95"] = dict(confidence_intervals(trained), **(trained.get("ci95") or {}))
+        card.validation_metrics = trained
+        return card
+    metrics = metrics_with_ci(outcome.val_labels, new_model_probs(outcome), card.threshold)
+    metrics["best_epoch"] = trained.get("best_epoch")
+    metrics["protocol"] = ("threshold picked by the reader in the training wizard; measured on all "
+                           "validation images, the ones it was picked on (optimistic)")
+    card.validation_metrics = metrics
     if abs(card.threshold - chosen) > 1e-9:
         card.notes = (f"{outcome.card.notes}; threshold set to {card.threshold:g} by the reader "
                       f"in the training wizard (validation choice was {chosen:g})")
@@ -72,10 +182,13 @@ def save_new_model(outcome, name: str, threshold: float, directory=None):
 
     The version is taken here, at save time, so two saves never collide.
     """
-    from core.registry import ModelError, next_version, save_model
+    from core.registry import ModelError, next_version, save_model, save_scope_detector
 
     problem = name_problem(name)
     if problem:
         raise ModelError(problem)
     card = card_for_saving(outcome, name, next_version(name.strip()), threshold)
-    return save_model(outcome.keras_model, card, directory)
+    entry = save_model(outcome.keras_model, card, directory)
+    detector = getattr(outcome, "scope_detector", None)
+    # The scope check is refit with every training and fine-tune, and travels with the model.
+    return save_scope_detector(entry, detector) if detector is not None else entry

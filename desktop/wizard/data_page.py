@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QProgressBar, QPushButton, QVBoxLayout, QWizardPage)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWizardPage)
 
 from core.dataset import CLASSES
 from desktop.training_worker import start_job
@@ -19,8 +19,11 @@ from desktop.wizard.sources import check_readability, collect_samples, decision_
 _RECHECK_DELAY_MS = 400  # typing a path: wait until the user pauses
 
 
+TRAIN, CALIBRATE = "train", "calibrate"
+
+
 class DataPage(QWizardPage):
-    def __init__(self, study_folder=None, store=None, parent=None):
+    def __init__(self, study_folder=None, store=None, parent=None, mode: str = TRAIN):
         super().__init__(parent)
         self.setTitle("Training data")
         self.setSubTitle("Images with known labels: a labelled folder, the labels you confirmed "
@@ -30,6 +33,17 @@ class DataPage(QWizardPage):
         self.check = None  # sources.DataCheck of the current choice, once finished
         self.job = None
 
+        self.train_radio = QRadioButton("Train a model on these images", self)
+        self.calibrate_radio = QRadioButton(
+            "Calibrate the current model to my site: same model, threshold chosen on these images", self)
+        self.calibrate_radio.setToolTip("Labelled images from your own site that the model has never seen; "
+                                        "the threshold (and temperature, where it helps) is chosen on them.")
+        self.mode_group = QButtonGroup(self)
+        self.mode_group.addButton(self.train_radio)
+        self.mode_group.addButton(self.calibrate_radio)
+        (self.calibrate_radio if mode == CALIBRATE else self.train_radio).setChecked(True)
+        if mode == CALIBRATE:
+            self.setTitle("Labelled images from your site")
         self.folder_check = QCheckBox("A folder with NORMAL and PNEUMONIA sub-folders", self)
         self.folder_edit = QLineEdit(self)
         self.folder_edit.setPlaceholderText("folder path")
@@ -62,6 +76,9 @@ class DataPage(QWizardPage):
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.browse_button)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.train_radio)
+        layout.addWidget(self.calibrate_radio)
+        layout.addSpacing(8)
         layout.addWidget(self.folder_check)
         layout.addLayout(folder_row)
         layout.addWidget(self.decisions_check)
@@ -78,6 +95,7 @@ class DataPage(QWizardPage):
         self.folder_edit.textChanged.connect(self._folder_typed)
         self.folder_check.toggled.connect(lambda _on: self._source_changed())
         self.decisions_check.toggled.connect(lambda _on: self._source_changed())
+        self.mode_group.buttonToggled.connect(lambda _b, _on: self._mode_changed())
         self._show_idle()
 
     # -- the choice ----------------------------------------------------------
@@ -86,6 +104,25 @@ class DataPage(QWizardPage):
     def folder(self) -> str | None:
         text = self.folder_edit.text().strip()
         return text if self.folder_check.isChecked() and text else None
+
+    @property
+    def mode(self) -> str:
+        return CALIBRATE if self.calibrate_radio.isChecked() else TRAIN
+
+    def source_description(self) -> str:
+        """Where the labelled images come from, as recorded in a card."""
+        parts = []
+        if self.folder:
+            parts.append(self.folder)
+        if self.use_decisions:
+            parts.append(f"the reader's decisions in study {self.study_folder}")
+        return " + ".join(parts) or "no source"
+
+    def nextId(self) -> int:
+        wizard = self.wizard()
+        if self.mode == CALIBRATE and wizard is not None and hasattr(wizard, "calibration_page_id"):
+            return wizard.calibration_page_id
+        return super().nextId()
 
     @property
     def use_decisions(self) -> bool:
@@ -106,6 +143,11 @@ class DataPage(QWizardPage):
             self.folder_edit.setText(folder)
             self.folder_check.setChecked(True)
             self.start_check()
+
+    def _mode_changed(self) -> None:
+        self.setTitle("Labelled images from your site" if self.mode == CALIBRATE else "Training data")
+        self._show_problem()
+        self.completeChanged.emit()
 
     def _folder_typed(self, _text: str) -> None:
         if not self.folder_check.isChecked():
@@ -180,9 +222,23 @@ class DataPage(QWizardPage):
             self.unreadable_title.setText(f"{len(check.unreadable)} files cannot be read and will be left out:")
             for path, reason in check.unreadable:
                 self.unreadable_list.addItem(f"{path}: {reason}")
-        problem = check.shortfall()
-        self.problem_label.setText(f"Training cannot start. {problem}" if problem else "")
         self.completeChanged.emit()
+        self._show_problem()
+
+    def _show_problem(self) -> None:
+        problem = self.problem()
+        self.problem_label.setText(problem or "")
+
+    def problem(self) -> str | None:
+        """Why the chosen task cannot go on with these images (None once it can)."""
+        if self.check is None:
+            return None
+        if self.mode == CALIBRATE:
+            if not all(self.check.counts.values()):
+                return "Calibration needs readable images of both classes."
+            return None  # how many are enough depends on the target: the calibration page says
+        problem = self.check.shortfall()
+        return f"Training cannot start. {problem}" if problem else None
 
     @staticmethod
     def _summary_html(check) -> str:
@@ -219,7 +275,7 @@ class DataPage(QWizardPage):
         return len(self.check.readable) if self.check else 0
 
     def isComplete(self) -> bool:
-        return self.check is not None and self.check.shortfall() is None
+        return self.check is not None and self.problem() is None
 
     def cleanup(self) -> None:
         self._recheck_timer.stop()

@@ -15,6 +15,24 @@ NEW_COLOR = "#1f77b4"
 CURRENT_COLOR = "#7f7f7f"
 
 
+def draw_operating_point(ax, metrics: dict | None, color: str, marker: str = "o", label: str | None = None) -> None:
+    """A model's point on its ROC with the 95 % intervals of sensitivity (vertical)
+    and specificity (horizontal, as 1 - specificity): how sure the point is."""
+    if not metrics or metrics.get("sensitivity") is None or metrics.get("specificity") is None:
+        return
+    x, y = 1.0 - metrics["specificity"], metrics["sensitivity"]
+    ci = metrics.get("ci95") or {}
+    xerr = yerr = None
+    if ci.get("specificity"):
+        low, high = ci["specificity"]
+        xerr = [[max(0.0, x - (1.0 - high))], [max(0.0, (1.0 - low) - x)]]
+    if ci.get("sensitivity"):
+        low, high = ci["sensitivity"]
+        yerr = [[max(0.0, y - low)], [max(0.0, high - y)]]
+    ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt=marker, color=color, ms=7, mec="black",
+                ecolor=color, elinewidth=1.2, capsize=3, label=label)
+
+
 class _Canvas(FigureCanvasQTAgg):
     def draw(self):
         # A page laid out while hidden can be tiny for a moment; the layout
@@ -90,22 +108,22 @@ class ComparisonFigure(_Canvas):
         self.roc_ax, self.new_cm_ax, self.current_cm_ax = figure.subplots(
             1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
 
-    def plot(self, curves: list[tuple[str, str, np.ndarray, np.ndarray, tuple | None]],
-             matrices: list[tuple[str, dict | None]]) -> None:
-        """curves: (label, color, fpr, tpr, operating point (fpr, tpr) or None);
+    def plot(self, curves: list[tuple], matrices: list[tuple[str, dict | None]],
+             title: str = "ROC (validation split)") -> None:
+        """curves: (label, color, fpr, tpr, operating point) where the point is None
+        or a metrics dict with ci95 (drawn with its 95 % intervals as error bars);
         matrices: (title, binary_metrics dict or None) for the new and current model."""
         ax = self.roc_ax
         ax.clear()
         ax.plot([0, 1], [0, 1], ":", color="#bbbbbb", lw=1)
         for label, color, fpr, tpr, point in curves:
             ax.plot(fpr, tpr, color=color, lw=1.8, label=label)
-            if point is not None:
-                ax.plot(*point, "o", color=color, ms=7, mec="black")
+            draw_operating_point(ax, point, color)
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("sensitivity")
-        ax.set_title("ROC (validation split)", fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(alpha=0.3)
         for ax, (title, metrics) in zip((self.new_cm_ax, self.current_cm_ax), matrices):
@@ -131,3 +149,30 @@ class ComparisonFigure(_Canvas):
         ax.set_yticks([0, 1], ["pneumonia", "normal"], fontsize=8)
         ax.set_xlabel("model call", fontsize=8)
         ax.set_ylabel("truth", fontsize=8)
+
+
+class CalibrationFigure(_Canvas):
+    """A site's ROC for one model: the chosen operating point and the model's own
+    one, each with its 95 % intervals, on the same images."""
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(4.6, 3.4), layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.ax = figure.subplots()
+
+    def plot(self, fpr, tpr, label: str, chosen: dict | None, own: dict | None, own_label: str) -> None:
+        ax = self.ax
+        ax.clear()
+        ax.plot([0, 1], [0, 1], ":", color="#bbbbbb", lw=1)
+        ax.plot(fpr, tpr, color=NEW_COLOR, lw=1.8, label=label)
+        draw_operating_point(ax, own, CURRENT_COLOR, "s", own_label)
+        draw_operating_point(ax, chosen, "#d62728", "o", "chosen for this site")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("sensitivity")
+        ax.set_title("ROC on the site's images (bars: 95% CI)", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+        self.draw_idle()

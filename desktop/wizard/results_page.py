@@ -1,8 +1,12 @@
 """Wizard page 4: the new model beside the current one, a threshold, and saving.
 
 Both models are judged on the new model's validation split (patients the new
-model never trained on). The current model is run over the same files on a
-worker, through the screening code, at its own input size and threshold.
+model never trained on), at thresholds chosen by the same rule on those
+images, with 95 % intervals on every number. The current model is run over
+the same files on a worker, through the screening code, at its own input
+size; the same worker checks which of the images it was trained on.
+"Save and make active" needs enough validation positives and negatives for
+the numbers to mean something (core.metrics.evidence_shortfall).
 """
 from __future__ import annotations
 
@@ -11,34 +15,59 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWizardPage)
 
-from core.metrics import roc_points
+from core.metrics import format_with_ci, roc_points
 from desktop.threshold_control import ThresholdControl
 from desktop.training_worker import start_job
-from desktop.wizard.comparison import metrics_at, name_problem, save_new_model, score_model
+from desktop.wizard.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
+                                       new_model_probs, rule_threshold, save_new_model, score_model,
+                                       training_overlap)
 from desktop.wizard.plots import CURRENT_COLOR, NEW_COLOR, ComparisonFigure
 
-def _percent(value) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+PICKED_COLOR = "#ff7f0e"
+WARNING_STYLE = "color: #b00020;"
 
 
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def metric_cells(metrics: dict | None) -> tuple[str, ...]:
+    """Table cells for one model: threshold, sensitivity, specificity, accuracy, AUROC, images."""
+    if metrics is None:
+        return ("",) * 6
+    ci = metrics.get("ci95") or {}
+    threshold = metrics["threshold"]
+    return ("n/a" if threshold is None else f"{threshold:.4g}",
+            format_with_ci(metrics["sensitivity"], ci.get("sensitivity")),
+            format_with_ci(metrics["specificity"], ci.get("specificity")),
+            format_with_ci(metrics["accuracy"], ci.get("accuracy")),
+            format_with_ci(metrics["auroc"], ci.get("auroc"), percent=False),
+            f"{metrics['tp'] + metrics['fn']} / {metrics['tn'] + metrics['fp']}")
+
+
+def score_and_check(entry, paths: list[str], report, cancel):
+    """Worker job: the current model's probabilities and which images it was trained on."""
+    probs = score_model(entry, paths, report, cancel)
+    return probs, training_overlap(entry.card, paths, entry.label)
 
 
 class ResultsPage(QWizardPage):
     saved = Signal(object, bool)  # ModelEntry, make active
 
-    ROWS = ("Threshold", "Sensitivity", "Specificity", "AUROC", "Validation images")
+    ROWS = ("Threshold", "Sensitivity", "Specificity", "Accuracy", "AUROC", "Images (pneumonia / normal)")
+    # Columns: both models at the same rule, then the new model at the picked threshold.
+    NEW_RULE, CURRENT_RULE, NEW_PICKED = range(3)
 
     def __init__(self, current_model=None, parent=None):
         super().__init__(parent)
         self.setTitle("Results")
-        self.setSubTitle("Both models on the new model's validation split. Pick the threshold, "
-                         "name the model and save it.")
+        self.setSubTitle("Both models on the new model's validation split, at thresholds chosen the same "
+                         "way, with 95% confidence intervals. Pick the threshold, name the model and save it.")
         self.current_model = current_model  # ModelEntry or None
         self.outcome = None
+        self.new_probs: np.ndarray | None = None
         self.current_probs: np.ndarray | None = None
+        self.current_overlap = None  # comparison.Overlap or None
         self.current_note = ""
+        self.target = 0.97
+        self.fine_tuned = False  # the new model started from the current one's weights
+        self.auroc_ci: dict[str, list | None] = {}
         self.saved_entry = None
         self.job = None  # scoring the current model
         self.save_job = None
@@ -46,7 +75,7 @@ class ResultsPage(QWizardPage):
         # Full range and 4 decimals: a model's operating point is picked here.
         self.picker = ThresholdControl(0.5, self, decimals=4, minimum=0.0, maximum=1.0)
         self.picker.threshold_changed.connect(lambda _v: self.refresh())
-        self.table = QTableWidget(len(self.ROWS), 2, self)
+        self.table = QTableWidget(len(self.ROWS), 3, self)
         self.table.setVerticalHeaderLabels(list(self.ROWS))
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -55,8 +84,18 @@ class ResultsPage(QWizardPage):
         self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.figure = ComparisonFigure(self)
         self.figure.setMinimumHeight(220)
+        self.rule_label = QLabel(self)
+        self.rule_label.setWordWrap(True)
         self.compare_label = QLabel(self)
         self.compare_label.setWordWrap(True)
+        self.overlap_label = QLabel(self)
+        self.overlap_label.setObjectName("trainingOverlap")
+        self.overlap_label.setWordWrap(True)
+        self.overlap_label.setStyleSheet(WARNING_STYLE)
+        self.activation_label = QLabel(self)
+        self.activation_label.setObjectName("activationProblem")
+        self.activation_label.setWordWrap(True)
+        self.activation_label.setStyleSheet(WARNING_STYLE)
         self.name_edit = QLineEdit(self)
         self.name_edit.textChanged.connect(lambda _t: self._update_name())
         self.version_label = QLabel(self)
@@ -77,8 +116,11 @@ class ResultsPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.picker)
         layout.addWidget(self.table)
+        layout.addWidget(self.rule_label)
         layout.addWidget(self.compare_label)
+        layout.addWidget(self.overlap_label)
         layout.addWidget(self.figure, 1)
+        layout.addWidget(self.activation_label)
         layout.addLayout(name_row)
         layout.addWidget(self.save_label)
 
@@ -90,20 +132,36 @@ class ResultsPage(QWizardPage):
         if outcome is self.outcome:
             return  # back and forth without retraining: keep the comparison and save state
         self.outcome = outcome
+        config = wizard.training_page.config
+        self.target = float(getattr(config, "target_sensitivity", 0.97))
+        self.fine_tuned = bool(self.current_model is not None
+                               and str(getattr(config, "init", "")) == str(self.current_model.keras_path))
+        self.new_probs = new_model_probs(outcome)
+        self.auroc_ci = {"new": auroc_interval(outcome.val_labels, self.new_probs)}
         self.saved_entry = None
         self.current_probs = None
+        self.current_overlap = None
+        self.overlap_label.clear()
         self.save_label.clear()
         self.picker.set_value(outcome.card.threshold, emit=False)
-        default_name = wizard.training_page.config.name
-        self.name_edit.setText(default_name)
+        self.name_edit.setText(config.name)
+        self.activation_label.setText(self._activation_text())
         self._set_saving_enabled(True)
-        self.table.setHorizontalHeaderLabels(["New model", self._current_title()])
+        self.table.setHorizontalHeaderLabels(["New model (same rule)", f"{self._current_title()} (same rule)",
+                                              "New model at your threshold"])
         self._start_scoring_current()
         self.refresh()
         self.completeChanged.emit()
 
     def _current_title(self) -> str:
         return f"Current: {self.current_model.label}" if self.current_model else "Current model"
+
+    def _activation_text(self) -> str:
+        problem = activation_problem(self.outcome.val_labels, self.target)
+        if problem is None:
+            return ""
+        return (f"\"Save and make active\" is off: {problem} With so few, the numbers above cannot show "
+                "that the model is good enough to screen with. You can still save it.")
 
     def _start_scoring_current(self) -> None:
         if self.job is not None:
@@ -114,20 +172,31 @@ class ResultsPage(QWizardPage):
             return
         entry, paths = self.current_model, list(self.outcome.val_paths)
         self.current_note = f"Running {entry.label} on the {len(paths)} validation images…"
-        self.job = start_job(lambda report, cancel: score_model(entry, paths, report, cancel),
+        self.job = start_job(lambda report, cancel: score_and_check(entry, paths, report, cancel),
                              "compare-current-model", self, on_success=self._on_current_scored,
                              on_failure=self._on_current_failed)
 
-    def _on_current_scored(self, probs) -> None:
+    def _on_current_scored(self, result) -> None:
         self.job = None
+        probs, overlap = result
         self.current_probs = np.asarray(probs, dtype=float)
+        self.current_overlap = overlap
+        self.auroc_ci["current"] = auroc_interval(self.outcome.val_labels, self.current_probs)
         failed = int(np.isnan(self.current_probs).sum())
-        card = self.current_model.card
-        self.current_note = (f"{self.current_model.label} at its own threshold {card.threshold:.4g} "
-                             f"({card.input_size} px)"
-                             + (f"; {failed} images it could not read are left out" if failed else "")
-                             + ". If it was trained on some of these images, it looks better than it is.")
+        self.current_note = (f"{self.current_model.label} runs at its own input size "
+                             f"({self.current_model.card.input_size} px)"
+                             + (f"; {failed} images it could not read are left out" if failed else "") + ".")
+        self.overlap_label.setText(self._overlap_text())
         self.refresh()
+
+    def _overlap_text(self) -> str:
+        overlap = self.current_overlap
+        if overlap is None or overlap.seen == 0:
+            return ""
+        text = "Not a fair comparison: " + overlap.sentence("the validation images")
+        if self.fine_tuned:
+            text += " The new model started from its weights, so it has seen them too."
+        return text
 
     def _on_current_failed(self, message: str) -> None:
         self.job = None
@@ -141,43 +210,61 @@ class ResultsPage(QWizardPage):
         return self.picker.value()
 
     def new_metrics(self) -> dict:
-        return metrics_at(self.outcome.val_labels, self.outcome.val_probs, self.threshold)
+        """The new model at the picked threshold."""
+        return metrics_at(self.outcome.val_labels, self.new_probs, self.threshold, self.auroc_ci.get("new"))
 
-    def current_metrics(self) -> dict | None:
+    def new_rule_metrics(self) -> dict | None:
+        threshold = rule_threshold(self.outcome.val_labels, self.new_probs, self.target)
+        if threshold is None:
+            return None
+        return metrics_at(self.outcome.val_labels, self.new_probs, threshold, self.auroc_ci.get("new"))
+
+    def current_metrics(self, threshold: float | None = None) -> dict | None:
+        """The current model at `threshold`, by default at the same rule as the new model."""
         if self.current_probs is None:
             return None
-        return metrics_at(self.outcome.val_labels, self.current_probs, self.current_model.card.threshold)
+        if threshold is None:
+            threshold = rule_threshold(self.outcome.val_labels, self.current_probs, self.target)
+            if threshold is None:
+                return None
+        return metrics_at(self.outcome.val_labels, self.current_probs, threshold, self.auroc_ci.get("current"))
 
     def refresh(self) -> None:
         if self.outcome is None:
             return
-        new, current = self.new_metrics(), self.current_metrics()
-        for col, metrics in enumerate((new, current)):
-            values = ("" if metrics is None else f"{metrics['threshold']:.4g}",
-                      "" if metrics is None else _percent(metrics["sensitivity"]),
-                      "" if metrics is None else _percent(metrics["specificity"]),
-                      "" if metrics is None else _number(metrics["auroc"]),
-                      "" if metrics is None else str(metrics["n"]))
-            for row, text in enumerate(values):
+        new, new_rule, current = self.new_metrics(), self.new_rule_metrics(), self.current_metrics()
+        for col, metrics in ((self.NEW_RULE, new_rule), (self.CURRENT_RULE, current), (self.NEW_PICKED, new)):
+            for row, text in enumerate(metric_cells(metrics)):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-        self.compare_label.setText(self.current_note)
+        n = len(self.outcome.val_labels)
+        self.rule_label.setText(
+            f"Same rule for both: the highest threshold that reaches sensitivity ≥ {self.target:.0%} on these "
+            f"{n} validation images (each on its model's calibrated scale). The thresholds are chosen on the "
+            "images they are measured on, so both columns are somewhat optimistic.")
+        note = self.current_note
+        if self.current_probs is not None:
+            own = self.current_metrics(self.current_model.card.threshold)
+            note += (f" At its own threshold {own['threshold']:.4g}: sensitivity "
+                     f"{format_with_ci(own['sensitivity'], own['ci95']['sensitivity'])}, specificity "
+                     f"{format_with_ci(own['specificity'], own['ci95']['specificity'])}.")
+        self.compare_label.setText(note)
         labels = self.outcome.val_labels
-        curves = [self._curve("new model", NEW_COLOR, labels, self.outcome.val_probs, new)]
+        curves = [self._curve("new model", NEW_COLOR, labels, self.new_probs, new_rule)]
         if current is not None:
             ok = ~np.isnan(self.current_probs)
             curves.append(self._curve(self.current_model.label, CURRENT_COLOR, np.asarray(labels)[ok],
                                       self.current_probs[ok], current))
+        curves.append(("new model at your threshold", PICKED_COLOR, [], [], new))
         self.figure.plot(curves, [(f"New model @ {self.threshold:.3f}", new),
-                                  (self._current_title(), current)])
+                                  (f"{self._current_title()} (same rule)", current)])
 
     @staticmethod
     def _curve(label, color, labels, probs, metrics):
         fpr, tpr = roc_points(labels, probs)
-        point = None
-        if metrics["sensitivity"] is not None and metrics["specificity"] is not None:
-            point = (1.0 - metrics["specificity"], metrics["sensitivity"])
-        auroc = metrics["auroc"]
-        return (f"{label} (AUROC {auroc:.3f})" if auroc is not None else label, color, fpr, tpr, point)
+        auroc = None if metrics is None else metrics["auroc"]
+        ci = None if metrics is None else metrics["ci95"].get("auroc")
+        text = label if auroc is None else f"{label} (AUROC {format_with_ci(auroc, ci, percent=False)})"
+        return (text, color, fpr, tpr, metrics)
 
     # -- saving --------------------------------------------------------------------
 
@@ -192,12 +279,15 @@ class ResultsPage(QWizardPage):
     def _set_saving_enabled(self, enabled: bool) -> None:
         enabled = enabled and name_problem(self.name_edit.text()) is None
         self.save_button.setEnabled(enabled)
-        self.save_active_button.setEnabled(enabled)
+        may_activate = self.outcome is not None and activation_problem(self.outcome.val_labels, self.target) is None
+        self.save_active_button.setEnabled(enabled and may_activate)
 
     def save(self, activate: bool = False) -> None:
         """Register the model (on a worker: a large model takes a moment to write)."""
         if self.outcome is None or self.saved_entry is not None or self.save_job is not None:
             return
+        if activate and activation_problem(self.outcome.val_labels, self.target) is not None:
+            return  # the button is off; a direct call must not get round the rule
         outcome, name, threshold = self.outcome, self.name_edit.text(), self.threshold
         self._set_saving_enabled(False)
         self.name_edit.setEnabled(False)
@@ -225,6 +315,9 @@ class ResultsPage(QWizardPage):
 
     def isComplete(self) -> bool:
         return self.saved_entry is not None
+
+    def nextId(self) -> int:
+        return -1  # the calibration page is another path, not a page after this one
 
     def cleanup(self) -> None:
         if self.job is not None:

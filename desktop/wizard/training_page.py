@@ -7,12 +7,14 @@ the results page saves, so a stopped or failed run leaves no model behind.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWizardPage
 
+from core.metrics import format_with_ci, metrics_with_ci
 from desktop.training_worker import BATCH, EPOCH, LOG, run_training, start_job
 from desktop.wizard.plots import TrainingCurves
 from desktop.formatting import format_duration
@@ -33,7 +35,6 @@ class TrainingPage(QWizardPage):
         self._steps = 0
         self._started = None  # monotonic time of the first batch (decoding excluded)
         self._first_done = 0  # batches already done at the first report
-        self._abandoned: list = []  # (job, run folder) of cancelled runs, removed once stopped
 
         self.status_label = QLabel(self)
         self.status_label.setWordWrap(True)
@@ -148,10 +149,14 @@ class TrainingPage(QWizardPage):
         self.progress.setValue(self.progress.maximum())
         self.time_label.clear()
         metrics = outcome.card.validation_metrics
-        auroc = metrics.get("auroc")
+        # AUROC and its interval on every validation image (both classes are there: training checks).
+        whole = metrics_with_ci(outcome.val_labels, outcome.val_probs, outcome.card.threshold)
+        auroc = whole["auroc"]
         self.status_label.setText(
             f"Finished. Best epoch {metrics.get('best_epoch')} of {len(outcome.history)}"
-            + (f", validation AUROC {auroc:.3f}" if auroc is not None else "")
+            + (f", validation AUROC {format_with_ci(auroc, whole['ci95']['auroc'], percent=False)} on "
+               f"{len(outcome.val_labels)} images (the best epoch was chosen on part of them, so this "
+               "leans optimistic)" if auroc is not None else "")
             + ". Next: compare with the current model and save.")
         self.completeChanged.emit()
 
@@ -178,23 +183,20 @@ class TrainingPage(QWizardPage):
     def _remove_run_folder(self, job) -> None:
         """Checkpoints of a run nobody will resume (the wizard cannot resume) waste disk.
 
-        Removed once the job's thread has ended (it may still be writing), and
+        Removed on the job's own thread once its function has returned (it may
+        still be writing), so neither the page nor the GUI thread waits for it;
         only inside the user's training-runs folder.
         """
         if job is None or self.config is None or not self.config.run_dir:
             return
-        self._abandoned.append((job, Path(self.config.run_dir)))
-        job.ended.connect(self.sweep_abandoned_runs)
-        self.sweep_abandoned_runs()
+        job.after_end(functools.partial(_remove_abandoned_run, Path(self.config.run_dir)))
 
     def sweep_abandoned_runs(self) -> None:
-        from core import paths
+        """Kept for callers: abandoned runs now remove themselves when their job ends."""
 
-        runs = paths.training_runs_dir().resolve()
-        still_running = []
-        for job, run_dir in self._abandoned:
-            if job.is_running():
-                still_running.append((job, run_dir))
-            elif run_dir.resolve().parent == runs:
-                shutil.rmtree(run_dir, ignore_errors=True)
-        self._abandoned = still_running
+
+def _remove_abandoned_run(run_dir: Path) -> None:
+    from core import paths
+
+    if run_dir.resolve().parent == paths.training_runs_dir().resolve():
+        shutil.rmtree(run_dir, ignore_errors=True)

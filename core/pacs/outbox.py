@@ -1,0 +1,150 @@
+"""A persistent outbox: result objects waiting to be sent, retried with backoff.
+
+Each item is a DICOM file in DIR/outbox/ plus a row in DIR/outbox.sqlite3,
+both written before `add` returns, so stopping the process (or the
+destination being down for days) loses nothing: the next start sends what is
+left. Items are unique per (key, destination), so screening an image again
+after a crash does not send its results twice. Sent items keep their row
+(history) and drop their file.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.pacs.nodes import Node, parse_node
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    key           TEXT    NOT NULL,
+    destination   TEXT    NOT NULL,
+    file          TEXT    NOT NULL,
+    description   TEXT    NOT NULL,
+    created       REAL    NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  REAL    NOT NULL,
+    last_error    TEXT,
+    sent          REAL,
+    UNIQUE (key, destination)
+);
+CREATE INDEX IF NOT EXISTS items_due ON items (sent, next_attempt);
+"""
+
+
+@dataclass
+class OutboxItem:
+    id: int
+    key: str
+    destination: Node
+    file: Path
+    description: str
+    attempts: int
+    last_error: str | None
+
+
+class Outbox:
+    """Thread-safe (one lock, one connection); SQLite WAL, every change committed at once."""
+
+    def __init__(self, directory, base_delay: float = 5.0, max_delay: float = 600.0):
+        self.directory = Path(directory)
+        self.files_dir = self.directory / "outbox"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.base_delay, self.max_delay = float(base_delay), float(max_delay)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.directory / "outbox.sqlite3"), timeout=10.0, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")  # a result must survive a power cut once queued
+        with self._lock, self._conn:
+            self._conn.executescript(_SCHEMA)
+        self.changed = threading.Event()  # set when an item is added: wakes the delivery worker
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def add(self, destination: Node, dataset, key: str, description: str = "") -> bool:
+        """Queue a data set for a node; False when this key already went (or waits) there."""
+        target = self.files_dir / f"{uuid.uuid4().hex}.dcm"
+        _write_atomically(dataset, target)
+        with self._lock, self._conn:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO items (key, destination, file, description, created, next_attempt) "
+                "VALUES (?,?,?,?,?,?)", (key, str(destination), target.name, description, time.time(), 0.0))
+        if cursor.rowcount == 0:
+            target.unlink(missing_ok=True)
+            return False
+        self.changed.set()
+        return True
+
+    def due(self, now: float | None = None, limit: int = 100) -> list[OutboxItem]:
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, key, destination, file, description, attempts, last_error FROM items "
+                "WHERE sent IS NULL AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
+                (now, limit)).fetchall()
+        return [self._item(row) for row in rows]
+
+    def pending(self) -> list[OutboxItem]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, key, destination, file, description, attempts, last_error FROM items "
+                "WHERE sent IS NULL ORDER BY id").fetchall()
+        return [self._item(row) for row in rows]
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM items WHERE sent IS NULL").fetchone()[0]
+
+    def sent_count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM items WHERE sent IS NOT NULL").fetchone()[0]
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next pending item is due (0 if overdue), None when nothing waits."""
+        with self._lock:
+            row = self._conn.execute("SELECT MIN(next_attempt) FROM items WHERE sent IS NULL").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - time.time())
+
+    def mark_sent(self, item: OutboxItem) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE items SET sent=?, last_error=NULL WHERE id=?", (time.time(), item.id))
+        item.file.unlink(missing_ok=True)
+
+    def mark_failed(self, item: OutboxItem, error: str) -> float:
+        """Record a failed try; returns the delay before the next (doubling up to max_delay)."""
+        delay = min(self.max_delay, self.base_delay * 2 ** item.attempts)
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE items SET attempts=attempts+1, next_attempt=?, last_error=? WHERE id=?",
+                               (time.time() + delay, str(error)[:500], item.id))
+        return delay
+
+    def retry_all_now(self) -> None:
+        """Make every pending item due (a restart, or a user's "send now")."""
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE items SET next_attempt=0 WHERE sent IS NULL")
+        self.changed.set()
+
+    def _item(self, row) -> OutboxItem:
+        return OutboxItem(id=row[0], key=row[1], destination=parse_node(row[2]), file=self.files_dir / row[3],
+                          description=row[4], attempts=row[5], last_error=row[6])
+
+
+def _write_atomically(dataset, target: Path) -> None:
+    fd, temp = tempfile.mkstemp(prefix=".queued-", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            dataset.save_as(out, enforce_file_format=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,65 @@
+"""The bar above the viewer: where the reader is in the queue, the decision buttons,
+and the cue that says whether the decision keys are live."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from core.results import AGREE, DISAGREE, UNSURE
+from desktop.text import wrapping
+
+CUE_ON = "Decision keys on: A agree, D disagree, U unsure, Ctrl+Z undo"
+CUE_OFF = "Decision keys off: open a queue (a matrix cell or Needs review), then click the image"
+
+
+class ReadingBar(QWidget):
+    previous_requested = Signal()
+    next_requested = Signal()
+    decision_requested = Signal(str)
+    close_queue_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.queue_label = QLabel("No queue open", self)
+        self.queue_label.setObjectName("queueLabel")
+        wrapping(self.queue_label)  # long queue names wrap, never clip or widen the window
+        self.cue = QLabel(CUE_OFF, self)
+        self.cue.setObjectName("keyCue")
+        wrapping(self.cue)
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for name, text, tip, slot in (
+                ("previous", "◀", "Previous (Left)", self.previous_requested.emit),
+                (AGREE, "Agree (A)", "The AI call is right", lambda: self.decision_requested.emit(AGREE)),
+                (DISAGREE, "Disagree (D)", "The AI call is wrong", lambda: self.decision_requested.emit(DISAGREE)),
+                (UNSURE, "Unsure (U)", "Cannot tell from this image", lambda: self.decision_requested.emit(UNSURE)),
+                ("next", "▶", "Next (Right or Space)", self.next_requested.emit),
+                ("close", "Close queue", "Back to the whole study (Esc)", self.close_queue_requested.emit)):
+            button = QPushButton(text, self)
+            button.setToolTip(tip)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the viewer
+            button.clicked.connect(slot)
+            row.addWidget(button)
+            self.buttons[name] = button
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.queue_label)
+        layout.addLayout(row)
+        layout.addWidget(self.cue)
+        self.set_review(False)
+        self.set_cue(False)
+
+    def set_queue_text(self, text: str) -> None:
+        self.queue_label.setText(text)
+
+    def set_review(self, in_review: bool) -> None:
+        """Decision buttons only in review (a queue is open)."""
+        for name in (AGREE, DISAGREE, UNSURE, "close"):
+            self.buttons[name].setEnabled(in_review)
+
+    def set_cue(self, active: bool) -> None:
+        self.cue.setText(CUE_ON if active else CUE_OFF)
+        self.cue.setProperty("active", active)
+        self.cue.setStyleSheet("background:#1e8449;color:white;padding:2px;" if active
+                               else "background:#d5d8dc;color:#2c3e50;padding:2px;")

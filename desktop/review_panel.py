@@ -1,0 +1,80 @@
+"""The right-hand pane: confusion matrix and queues, the study's sign-off, and the details.
+
+It scrolls vertically only: every text wraps to the pane's width instead of
+being clipped or forcing a horizontal scroll bar.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QGroupBox, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from desktop.confusion_widget import ConfusionMatrixWidget
+from desktop.details_panel import DetailsPanel
+from desktop.text import wrapping
+
+
+class SignOffBox(QGroupBox):
+    sign_off_requested = Signal()
+    reopen_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Sign-off", parent)
+        self.state = QLabel("Not signed off", self)
+        self.state.setObjectName("signOffState")
+        wrapping(self.state)
+        self.button = QPushButton("Sign off study", self)
+        self.button.setObjectName("signOffButton")
+        self.button.clicked.connect(self._clicked)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.state)
+        layout.addWidget(self.button)
+        self._signed = False
+
+    def _clicked(self) -> None:
+        (self.reopen_requested if self._signed else self.sign_off_requested).emit()
+
+    def show_sign_off(self, sign_off, reader: str) -> None:
+        self._signed = sign_off is not None
+        if sign_off is None:
+            who = reader or "no reader set (Settings > Reader name)"
+            self.state.setText(f"Open. Reader: {who}")
+            self.button.setText("Sign off study")
+        else:
+            self.state.setText(f"Signed off by {sign_off.reader} at {sign_off.time[:16].replace('T', ' ')} UTC "
+                               f"({sign_off.images} images, {sign_off.model})")
+            self.button.setText("Re-open study")
+
+
+class _Page(QWidget):
+    """Never shorter than its wrapped text needs at its current width (QScrollArea would squeeze it)."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth() and self.width() > 0:
+            return QSize(hint.width(), max(hint.height(), layout.totalHeightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()
+
+
+class ReviewPanel(QScrollArea):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        inner = _Page(self)
+        self.confusion = ConfusionMatrixWidget(inner)
+        self.sign_off = SignOffBox(inner)
+        self.details = DetailsPanel(inner)
+        layout = QVBoxLayout(inner)
+        layout.setContentsMargins(0, 0, 4, 0)
+        layout.addWidget(self.confusion)
+        layout.addWidget(self.sign_off)
+        layout.addWidget(self.details, 1)
+        self.setWidget(inner)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(260)

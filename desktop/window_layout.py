@@ -1,0 +1,130 @@
+"""The main window's panes: filter + results table, reading bar + viewer, review panel.
+
+Construction only: the window keeps the slots; this builds the widgets as window
+attributes, fixes the tab order across panes and sizes the layout to fit 1280x800.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
+                               QTableView, QVBoxLayout, QWidget)
+
+from core.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES
+from desktop.reading_bar import ReadingBar
+from desktop.results_model import COL_THUMBNAIL
+from desktop.review_panel import ReviewPanel
+from desktop.viewer import ViewerPanel
+from desktop.workers import THUMBNAIL_SIZE
+
+
+def build_panes(w) -> None:
+    left = QWidget(w)
+    filter_row = QHBoxLayout()
+    filter_row.addWidget(QLabel("Show:", left))
+    w.filter_combo = QComboBox(left)
+    w.filter_combo.setObjectName("filterCombo")
+    w.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    w.filter_combo.activated.connect(lambda i: w.set_filter(w.filter_combo.itemData(i)))
+    filter_row.addWidget(w.filter_combo, 1)
+    w.table = QTableView(left)
+    w.table.setObjectName("resultsTable")
+    w.table.setModel(w.results_model)
+    w.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    w.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    w.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    w.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
+    w.table.setAlternatingRowColors(True)
+    w.table.setWordWrap(False)
+    w.table.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    w.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIZE + 6)
+    w.table.verticalHeader().hide()
+    header = w.table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # no clipped names
+    header.setResizeContentsPrecision(0)  # sized on the rows in view: cheap for 600-image studies
+    header.setSectionResizeMode(COL_THUMBNAIL, QHeaderView.ResizeMode.Fixed)
+    header.resizeSection(COL_THUMBNAIL, THUMBNAIL_SIZE + 8)
+    header.setSortIndicatorShown(True)
+    header.sectionClicked.connect(w._on_header_clicked)
+    w.table.selectionModel().currentRowChanged.connect(w._on_table_row)
+    left_layout = QVBoxLayout(left)
+    left_layout.setContentsMargins(0, 0, 0, 0)
+    left_layout.addLayout(filter_row)
+    left_layout.addWidget(w.table, 1)
+
+    centre = QWidget(w)
+    w.reading_bar = ReadingBar(centre)
+    w.reading_bar.previous_requested.connect(w.previous_image)
+    w.reading_bar.next_requested.connect(w.next_image)
+    w.reading_bar.decision_requested.connect(w.decide)
+    w.reading_bar.close_queue_requested.connect(w.close_queue)
+    w.viewer = ViewerPanel(w.settings.heatmap_visible, w.settings.heatmap_opacity, centre)
+    w.viewer.heatmap_toggled.connect(lambda on: setattr(w.settings, "heatmap_visible", on))
+    w.viewer.opacity_changed.connect(lambda value: setattr(w.settings, "heatmap_opacity", value))
+    centre_layout = QVBoxLayout(centre)
+    centre_layout.setContentsMargins(0, 0, 0, 0)
+    centre_layout.addWidget(w.reading_bar)
+    centre_layout.addWidget(w.viewer, 1)
+
+    w.review = ReviewPanel(w)
+    w.confusion, w.details, w.sign_off_box = w.review.confusion, w.review.details, \
+        w.review.sign_off
+    w.confusion.queue_requested.connect(w.open_queue)
+    w.sign_off_box.sign_off_requested.connect(w.toggle_sign_off)
+    w.sign_off_box.reopen_requested.connect(w.toggle_sign_off)
+    w.splitter = QSplitter(Qt.Orientation.Horizontal, w)
+    w.splitter.setObjectName("mainSplitter")
+    for widget in (left, centre, w.review):
+        w.splitter.addWidget(widget)
+    w.splitter.setStretchFactor(1, 1)
+    w.setCentralWidget(w.splitter)
+    # Tab order across panes: toolbar -> table -> viewer -> review panel.
+    chain = [w.model_combo, w.threshold_control.spin, w.filter_combo, w.table, w.viewer.view,
+             w.confusion.review_button]
+    for first, second in zip(chain, chain[1:]):
+        QWidget.setTabOrder(first, second)
+
+
+def restore_layout(w) -> None:
+    geometry, state = w.settings.geometry, w.settings.splitter_state
+    if geometry is not None:
+        w.restoreGeometry(geometry)
+    else:
+        w.resize(1280, 760)  # fits a 1280x800 screen
+    if state is not None:
+        w.splitter.restoreState(state)
+    else:
+        w.splitter.setSizes([470, 500, 310])
+
+
+def fill_filter_combo(combo: QComboBox, session) -> None:
+    """'All (600)', 'Not screened (535)', ... and, while a queue is open, the queue itself.
+    Texts are updated in place when the entries are the same (an open popup stays open)."""
+    counts = session.filter_counts()
+    entries = [(f"{text} ({counts[name]})", name) for name, text in FILTERS.items()]
+    if session.queue_kind is not None:
+        entries.append((f"Queue: {QUEUE_TITLES.get(session.queue_kind, '')} ({len(session.queue)})", FILTER_QUEUE))
+    combo.blockSignals(True)
+    if [combo.itemData(i) for i in range(combo.count())] == [name for _text, name in entries]:
+        for i, (text, _name) in enumerate(entries):
+            combo.setItemText(i, text)
+    else:
+        combo.clear()
+        for text, name in entries:
+            combo.addItem(text, name)
+    combo.setCurrentIndex(max(0, combo.findData(session.filter)))
+    combo.blockSignals(False)
+
+
+def add_inbox(w) -> None:
+    """The PACS Inbox dock (desktop.inbox_panel): received studies open like any folder.
+    Shown when a listener has made its inbox; View > Inbox toggles it."""
+    from desktop.inbox_panel import InboxPanel
+
+    w.inbox = InboxPanel(parent=w)
+    w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, w.inbox)
+    w.inbox.studyOpened.connect(w.open_study)
+    w.inbox.message.connect(lambda text: w.statusBar().showMessage(text, 8000))
+    w.view_menu.addAction(w.inbox.toggleViewAction())
+    w.inbox.setVisible(Path(w.inbox.settings.inbox).is_dir())
