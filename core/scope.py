@@ -172,6 +172,15 @@ def scope_feature_model(keras_model, layers: list[str]):
     mean says what is there, the spread how it is laid out.
     """
     import keras
+
+    return keras.Model(keras_model.inputs, [keras_model.outputs[0], *pooled_features(keras_model, layers)],
+                       name=f"{keras_model.name}_with_scope")
+
+
+def pooled_features(keras_model, layers: list[str]) -> list:
+    """The pooled-feature tensors (N, 2C) of `layers`, in the model's own graph
+    (so another pass, such as Grad-CAM's, can compute them too)."""
+    import keras
     from keras import ops
 
     def pooled(tensor):
@@ -179,14 +188,14 @@ def scope_feature_model(keras_model, layers: list[str]):
         spread = ops.sqrt(ops.maximum(ops.mean(ops.square(tensor), axis=(1, 2)) - ops.square(mean), 0.0) + 1e-6)
         return ops.concatenate([mean, spread], axis=-1)
 
-    outputs = [keras_model.outputs[0]]
+    tensors = []
     for name in layers:
         try:
             layer = keras_model.get_layer(name)
         except ValueError:
             raise ValueError(f"model {keras_model.name!r} has no layer {name!r} for the scope check") from None
-        outputs.append(keras.layers.Lambda(pooled, name=f"scope_pool_{len(outputs)}")(layer.output))
-    return keras.Model(keras_model.inputs, outputs, name=f"{keras_model.name}_with_scope")
+        tensors.append(keras.layers.Lambda(pooled, name=f"scope_pool_{len(tensors) + 1}")(layer.output))
+    return tensors
 
 
 def compile_scope_forward(keras_model, layers: list[str]):

@@ -262,6 +262,8 @@ def test_screener_calls_out_of_scope_and_applies_the_temperature(registered, tmp
         expected = float(apply_temperature([plain[path].probability], 3.0)[0])
         assert result.probability == pytest.approx(expected, abs=1e-4)
         assert result.scope == plain[path].scope and result.cam is not None
+        # the Grad-CAM pass computes the same pooled features (one fused pass)
+        assert result.scope_score == pytest.approx(plain[path].scope_score, rel=1e-3, abs=1e-3)
 
 
 def test_screen_csv_has_the_scope_column(registered, tmp_path, capsys):
