@@ -66,7 +66,9 @@ class GradCam:
     """Fused probability + Grad-CAM for whole batches on one Keras model."""
 
     def __init__(self, keras_model, layer_name: str | None = None, reference: float | None = None,
-                 method: str = "gradcam"):
+                 method: str = "gradcam", extra_outputs=()):
+        """`extra_outputs`: more tensors of the model's graph (e.g. the scope check's
+        pooled features) computed in the same pass; `with_extras` returns them."""
         import keras
         import tensorflow as tf
 
@@ -81,7 +83,8 @@ class GradCam:
             raise ValueError(f"model {keras_model.name!r} has no layer named {layer_name!r} for Grad-CAM") from None
         # Built once: feature maps, score (logit) and probability in one graph.
         self._model = keras.Model(keras_model.inputs,
-                                  [layer.output, _score_tensor(keras_model), keras_model.outputs[0]])
+                                  [layer.output, _score_tensor(keras_model), keras_model.outputs[0],
+                                   *extra_outputs])
         shape = tuple(keras_model.inputs[0].shape[1:])
         self._step = tf.function(self._probs_and_cams,
                                  input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
@@ -91,7 +94,7 @@ class GradCam:
 
         with tf.GradientTape() as tape:
             tape.watch(x)  # records the graph even if the model's weights are frozen
-            features, score, probs = self._model(x, training=False)
+            features, score, probs, *extras = self._model(x, training=False)
             # Images are independent in inference mode, so one backward pass of
             # the summed score gives every image its own gradients.
             total = tf.reduce_sum(score)
@@ -107,7 +110,7 @@ class GradCam:
         else:
             scaled = tf.math.divide_no_nan(raw, tf.reduce_max(raw, axis=(1, 2), keepdims=True))
         cams = scaled * tf.reshape(tf.cast(probs, scaled.dtype), (-1, 1, 1))
-        return probs, cams, tf.reduce_max(raw, axis=(1, 2))
+        return probs, cams, tf.reduce_max(raw, axis=(1, 2)), extras
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, 1) model inputs -> (probabilities (N,), maps (N, h, w) float32 in [0, 1])."""
@@ -116,10 +119,19 @@ class GradCam:
 
     def with_peaks(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """As __call__, plus each image's raw (unscaled) map peak, for fitting a reference."""
-        probs, cams, peaks = self._step(np.asarray(batch, dtype=np.float32))
+        probs, cams, peaks, _extras = self._run(batch)
+        return probs, cams, peaks
+
+    def with_extras(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """As __call__, plus the `extra_outputs` (float64 arrays), from the same pass."""
+        probs, cams, _peaks, extras = self._run(batch)
+        return probs, cams, extras
+
+    def _run(self, batch: np.ndarray):
+        probs, cams, peaks, extras = self._step(np.asarray(batch, dtype=np.float32))
         cams = np.nan_to_num(cams.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
         return (probs.numpy().astype(np.float64), np.clip(cams, 0.0, 1.0).astype(np.float32),
-                peaks.numpy().astype(np.float64))
+                peaks.numpy().astype(np.float64), [e.numpy().astype(np.float64) for e in extras])
 
 
 # One GradCam per (model, layer, reference, method): building the gradient graph is not free.

@@ -172,6 +172,15 @@ def scope_feature_model(keras_model, layers: list[str]):
     mean says what is there, the spread how it is laid out.
     """
     import keras
+
+    return keras.Model(keras_model.inputs, [keras_model.outputs[0], *pooled_features(keras_model, layers)],
+                       name=f"{keras_model.name}_with_scope")
+
+
+def pooled_features(keras_model, layers: list[str]) -> list:
+    """The pooled-feature tensors (N, 2C) of `layers`, in the model's own graph
+    (so another pass, such as Grad-CAM's, can compute them too)."""
+    import keras
     from keras import ops
 
     def pooled(tensor):
@@ -179,14 +188,14 @@ def scope_feature_model(keras_model, layers: list[str]):
         spread = ops.sqrt(ops.maximum(ops.mean(ops.square(tensor), axis=(1, 2)) - ops.square(mean), 0.0) + 1e-6)
         return ops.concatenate([mean, spread], axis=-1)
 
-    outputs = [keras_model.outputs[0]]
+    tensors = []
     for name in layers:
         try:
             layer = keras_model.get_layer(name)
         except ValueError:
             raise ValueError(f"model {keras_model.name!r} has no layer {name!r} for the scope check") from None
-        outputs.append(keras.layers.Lambda(pooled, name=f"scope_pool_{len(outputs)}")(layer.output))
-    return keras.Model(keras_model.inputs, outputs, name=f"{keras_model.name}_with_scope")
+        tensors.append(keras.layers.Lambda(pooled, name=f"scope_pool_{len(tensors) + 1}")(layer.output))
+    return tensors
 
 
 def compile_scope_forward(keras_model, layers: list[str]):
@@ -281,20 +290,28 @@ class GaussianBlock:
 
     @classmethod
     def fit(cls, features: np.ndarray, max_components: int = MAX_COMPONENTS) -> "GaussianBlock":
-        from sklearn.covariance import ledoit_wolf
+        """Ledoit-Wolf shrinkage of the standardised features' covariance, from an SVD.
+
+        The shrunk covariance (1 - a) S + a mu I has S's eigenvectors, so the
+        full D x D matrix is never formed (D reaches several thousand).
+        """
+        from sklearn.covariance import ledoit_wolf_shrinkage
 
         x = np.asarray(features, dtype=np.float64)
+        n, dims = x.shape
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
         scale = np.where(scale > 1e-8 * max(float(scale.max()), 1e-12), scale, max(float(scale.max()), 1e-6))
         z = (x - mean) / scale
-        covariance, _shrinkage = ledoit_wolf(z, assume_centered=True)
-        eigvals, eigvecs = np.linalg.eigh(covariance)
-        order = np.argsort(eigvals)[::-1]
-        eigvals, eigvecs = np.maximum(eigvals[order], 1e-9), eigvecs[:, order]
-        k = min(max_components, len(eigvals))
-        rest = float(eigvals[k:].mean()) if k < len(eigvals) else float(eigvals[-1])
-        return cls(mean, scale, eigvecs[:, :k].T.copy(), eigvals[:k].copy(), max(rest, 1e-9))
+        shrinkage = float(ledoit_wolf_shrinkage(z, assume_centered=True))
+        _, singular, vt = np.linalg.svd(z, full_matrices=False)
+        sample_var = singular ** 2 / n  # S's eigenvalues (the others are 0)
+        mu = float((z * z).sum() / (n * dims))  # trace(S) / D
+        k = min(max_components, len(sample_var))
+        shrunk = (1.0 - shrinkage) * sample_var[:k] + shrinkage * mu
+        rest_sample = (float((z * z).sum() / n) - float(sample_var[:k].sum())) / max(dims - k, 1)
+        rest = (1.0 - shrinkage) * max(rest_sample, 0.0) + shrinkage * mu
+        return cls(mean, scale, vt[:k].copy(), np.maximum(shrunk, 1e-9), max(rest, 1e-9))
 
     def distance(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of each row (N,)."""

@@ -184,23 +184,26 @@ class Screener:
         # Scope check (core.scope): metadata always; image content when the model has a detector.
         self.scope_detector = getattr(loaded_model, "scope_detector", None)
         self.population = population_of(loaded_model.card)
-        scope_forward = None
-        if self.scope_detector is not None:
-            from core.scope import compile_scope_forward
-
-            scope_forward = compile_scope_forward(keras_model, self.scope_detector.layers)
         if self.gradcam:
-            from core.gradcam import gradcam_for
+            from core.gradcam import GradCam, gradcam_for
 
             card = loaded_model.card
             # fused: probabilities + maps, on the card's absolute heat scale
-            cam_pass = gradcam_for(keras_model, getattr(card, "gradcam_layer", None),
-                                   getattr(card, "gradcam_reference", 0.0))
-            if scope_forward is None:
+            layer, reference = getattr(card, "gradcam_layer", None), getattr(card, "gradcam_reference", 0.0)
+            if self.scope_detector is None:
+                cam_pass = gradcam_for(keras_model, layer, reference)
                 self._infer = lambda batch: (*cam_pass(batch), None)
-            else:  # the gradient pass has its own graph: the pooled features need one more forward
-                self._infer = lambda batch: (*cam_pass(batch), scope_forward(batch)[1])
-        elif scope_forward is not None:
+            else:  # the scope check's pooled features come out of the same pass
+                from core.scope import pooled_features
+
+                self._infer = GradCam(keras_model, layer, reference,
+                                      extra_outputs=pooled_features(keras_model, self.scope_detector.layers)
+                                      ).with_extras
+        elif self.scope_detector is not None:
+            from core.scope import compile_scope_forward
+
+            scope_forward = compile_scope_forward(keras_model, self.scope_detector.layers)
+
             def probs_and_features(batch):  # one forward pass: probabilities + pooled features
                 probs, features = scope_forward(batch)
                 return probs, None, features

@@ -13,6 +13,7 @@ import pytest
 from conftest import copy_small_study
 from conftest_loader_helpers import TRAIN, read_grey, save, with_pixels
 from core import cli
+from core.models import FINE_CAM_LAYER, GRADCAM_LAYER
 from core.scope import (LATERAL, NOT_CHEST, UNFAMILIAR, GaussianBlock, ScopeDetector, age_reason,
                         fit_from_features, metadata_reason, not_an_xray, patient_age_years)
 
@@ -152,7 +153,7 @@ def _out_of_scope_images(chest_uint8) -> dict[str, np.ndarray]:
 def test_detector_flags_out_of_scope_images_but_not_unseen_training_like_ones(tiny_detector, chest_split):
     model, detector = tiny_detector
     _, _, unseen = chest_split
-    assert detector.layers == ["block3b_relu", "last_conv"]
+    assert detector.layers == [FINE_CAM_LAYER, GRADCAM_LAYER]
     assert np.mean(detector.flags(_scores(model, detector, unseen))) <= 0.2
     for name, images in _out_of_scope_images(unseen).items():
         assert np.all(detector.flags(_scores(model, detector, images))), name
@@ -165,7 +166,8 @@ def test_detector_round_trips_through_plain_arrays(tiny_detector, chest_split, t
     again = ScopeDetector.load(path)  # allow_pickle=False inside
     assert again.layers == detector.layers and again.threshold == detector.threshold
     images = chest_split[2][:8]
-    np.testing.assert_allclose(_scores(model, again, images), _scores(model, detector, images), rtol=1e-5)
+    np.testing.assert_allclose(_scores(model, again, images), _scores(model, detector, images),
+                               rtol=1e-5, atol=1e-5)  # float32 features
     path.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="unreadable"):
         ScopeDetector.load(path)
@@ -206,7 +208,7 @@ def test_sidecar_is_recorded_verified_and_loaded(registered):
     assert sidecar.name == "scoped-v1.scope.npz" and sidecar.is_file()
     recorded = registered.card.scope_detector
     assert recorded["file"] == sidecar.name and len(recorded["sha256"]) == 64
-    assert recorded["false_flag_rate"] == 0.05 and recorded["layers"] == ["block3b_relu", "last_conv"]
+    assert recorded["false_flag_rate"] == 0.05 and recorded["layers"] == [FINE_CAM_LAYER, GRADCAM_LAYER]
     assert json.loads(registered.card_path.read_text())["scope_detector"]["threshold"] == recorded["threshold"]
     assert load_model("scoped").scope_detector is not None
     card_text = registered.card_path.read_text()
@@ -260,6 +262,8 @@ def test_screener_calls_out_of_scope_and_applies_the_temperature(registered, tmp
         expected = float(apply_temperature([plain[path].probability], 3.0)[0])
         assert result.probability == pytest.approx(expected, abs=1e-4)
         assert result.scope == plain[path].scope and result.cam is not None
+        # the Grad-CAM pass computes the same pooled features (one fused pass)
+        assert result.scope_score == pytest.approx(plain[path].scope_score, rel=1e-3, abs=1e-3)
 
 
 def test_screen_csv_has_the_scope_column(registered, tmp_path, capsys):
