@@ -193,6 +193,17 @@ def _cam_from_blob(blob: bytes | None, shape: str | None) -> np.ndarray | None:
     return np.frombuffer(blob, dtype=np.float16).reshape(json.loads(shape)).astype(np.float32)
 
 
+def _new_decision(study_folder, path, decision: str, ai_call, model: str, model_hash: str, probability,
+                  threshold: float, **extra) -> Decision:
+    """A decision record as it is written now: the AI's state at that moment, resolved paths."""
+    return Decision(
+        id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
+        ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
+        model=model, model_hash=model_hash,
+        probability=None if probability is None else float(probability),
+        threshold=float(threshold), undone=False, **extra)
+
+
 class ResultStore:
     def __init__(self, db_path=None):
         self.db_path = Path(db_path) if db_path is not None else paths.store_path()
@@ -350,12 +361,7 @@ class ResultStore:
         """Record a reader decision with the AI's state at that moment."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
-        record = Decision(
-            id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
-            ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
-            model=model, model_hash=model_hash,
-            probability=None if probability is None else float(probability),
-            threshold=float(threshold), undone=False)
+        record = _new_decision(study_folder, path, decision, ai_call, model, model_hash, probability, threshold)
         cursor = self._write(
             "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
             "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -400,12 +406,8 @@ class ResultStore:
         plus who decided and the file's identity at that moment, in one transaction (busy: retried)."""
         if decision not in RECORDED_KINDS:
             raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(RECORDED_KINDS)})")
-        record = Decision(
-            id=0, study=_resolved(study_folder), path=_resolved(path), decision=decision,
-            ai_call=ai_call, reader_label=reader_label(decision, ai_call), time=_utc_now(),
-            model=model, model_hash=model_hash,
-            probability=None if probability is None else float(probability),
-            threshold=float(threshold), undone=False, reader=str(reader or ""), reason=str(reason or ""))
+        record = _new_decision(study_folder, path, decision, ai_call, model, model_hash, probability, threshold,
+                               reader=str(reader or ""), reason=str(reason or ""))
         size, mtime_ns = _file_signature(record.path)
         identity = (None, None) if size < 0 else (size, mtime_ns)
 
