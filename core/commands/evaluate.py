@@ -29,17 +29,14 @@ def register(sub) -> None:
 def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=None) -> dict:
     """Screen every labelled image below `folder`; return the JSON_KEYS + EXTRA_JSON_KEYS dict.
 
-    Probabilities are calibrated with the card's temperature (applied here,
-    once, to the network's raw output), as screening shows them; the
-    threshold is on that scale. Metrics are on in-scope images;
+    Probabilities are the Screener's, calibrated with the card's temperature
+    exactly as screening shows them; the threshold is on that scale. Metrics are on in-scope images;
     `out_of_scope` counts the others (core.scope).
     """
-    from core.calibration import apply_temperature, calibration_report
+    from core.calibration import calibration_report
     from core.dataset import labelled_samples
     from core.metrics import metrics_with_ci
-    from core.raw_scoring import uncalibrated_view
     from core.registry import load_model
-    from core.results import OUT_OF_SCOPE, classify
     from core.screening import Screener
 
     samples = labelled_samples(folder)
@@ -47,13 +44,12 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
         raise ValueError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
     model = load_model(model_name)
     threshold = model.threshold if threshold is None else threshold
-    temperature = float(getattr(model.card, "temperature", 1.0) or 1.0)
-    screener = Screener(uncalibrated_view(model), threshold=threshold, batch_size=batch_size, gradcam=False)
+    screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=False)
     by_path = {s.path: s for s in samples}
     labels, probs, errors, out_of_scope, rows = [], [], 0, 0, []
     for result in screener.screen([s.path for s in samples]):
         truth = by_path[str(result.path)].label
-        probability = None if result.error else float(apply_temperature([result.probability], temperature)[0])
+        probability = result.probability
         if result.error:
             errors += 1
         elif result.scope:
@@ -62,8 +58,7 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
             labels.append(1 if truth == "PNEUMONIA" else 0)
             probs.append(probability)
         rows.append((result.path, truth, "" if result.error else f"{probability:.6f}",
-                     "" if result.error else (OUT_OF_SCOPE if result.scope else classify(probability, threshold)),
-                     result.error or ""))
+                     "" if result.error else result.prediction, result.error or ""))
     if csv_path:
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -73,7 +68,7 @@ def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=No
         raise ValueError("no image could be read" if not out_of_scope else
                          f"all {out_of_scope} readable images are outside what the model knows (out of scope)")
     metrics = metrics_with_ci(labels, probs, threshold)
-    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope, temperature=temperature,
+    metrics.update(model=model.card.label, errors=errors, out_of_scope=out_of_scope, temperature=screener.temperature,
                    **{k: v for k, v in calibration_report(labels, probs).items() if k != "n"})
     return {key: metrics[key] for key in JSON_KEYS + EXTRA_JSON_KEYS}
 
