@@ -447,6 +447,19 @@ def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_b
     return detector
 
 
+def heldout_patients(samples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Training samples -> (to fit the Gaussians, held out to set scale and threshold),
+    split by patient so held-out images never share a patient with the fitted ones.
+    Labels are not needed (a split file may list paths only)."""
+    patients = sorted({s.patient for s in samples})
+    if len(patients) < 2:
+        raise ValueError("the scope check needs training images of at least two patients")
+    rng = np.random.default_rng(seed)
+    count = min(len(patients) - 1, max(1, round(len(patients) * fraction)))
+    held = set(rng.choice(patients, count, replace=False).tolist())
+    return [s for s in samples if s.patient not in held], [s for s in samples if s.patient in held]
+
+
 def fit_scope_detector(keras_model, train_images_uint8: np.ndarray, heldout_images_uint8: np.ndarray,
                        false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, architecture: str | None = None,
                        batch_size: int = 64) -> ScopeDetector:

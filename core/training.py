@@ -358,6 +358,12 @@ def split_validation(val_s: list[Sample], seed: int) -> tuple[list[Sample], list
     return select, calib, "validation halved by patient: best epoch on 'selection', temperature and threshold on 'calibration'"
 
 
+def _rows(cache: np.ndarray, samples: list[Sample], part: list[Sample]) -> np.ndarray:
+    """The cache rows of `part`, a subset of the `samples` the cache was decoded from."""
+    index = {s.path: i for i, s in enumerate(samples)}
+    return cache[[index[s.path] for s in part]]
+
+
 def _fit_heat_scale(card, model, cache, targets, log) -> None:
     """Absolute heat scales (core.gradcam) for the coarse and the fine map, on validation positives."""
     from core.gradcam import fit_reference
@@ -375,14 +381,12 @@ def _fit_heat_scale(card, model, cache, targets, log) -> None:
 def _fit_scope(model, arch: str, train_s, train_cache, seed: int, log):
     """Fit the scope detector on this model's own training images: the Gaussians on
     most training patients, the scale and threshold on the others (core.scope)."""
-    from core.scope import fit_scope_detector
+    from core.scope import fit_scope_detector, heldout_patients
 
     try:
-        fit_s, held_s = ds_mod.grouped_split(train_s, 0.2, seed + 2)
-        index = {s.path: i for i, s in enumerate(train_s)}
-        fit_cache = train_cache[[index[s.path] for s in fit_s]]
-        held_cache = train_cache[[index[s.path] for s in held_s]]
-        return fit_scope_detector(model, fit_cache, held_cache, architecture=arch)
+        fit_s, held_s = heldout_patients(train_s, 0.2, seed)  # the rule `fit-scope` uses too
+        return fit_scope_detector(model, _rows(train_cache, train_s, fit_s), _rows(train_cache, train_s, held_s),
+                                  architecture=arch)
     except Exception as exc:  # a detector that cannot be fitted must not lose the trained model
         log(f"scope detector not fitted: {exc}")
         return None
@@ -423,8 +427,7 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     if len({s.label for s in val_s}) < 2:
         raise TrainingError("the validation split holds only one class; add images or raise --val-fraction")
     select_s, _, _ = split_validation(val_s, config.seed)  # the best epoch is chosen on this part
-    index = {s.path: i for i, s in enumerate(val_s)}
-    select_cache = val_cache[[index[s.path] for s in select_s]]
+    select_cache = _rows(val_cache, val_s, select_s)
     select_t = np.array([s.target for s in select_s])
     train_t = np.array([s.target for s in train_s])
     steps = int(np.ceil(len(train_s) / config.batch_size))
@@ -461,9 +464,7 @@ def _finalise(best, config: TrainConfig, run_dir: Path, state: dict, train_s, tr
     from core.registry import ModelCard
 
     select_s, calib_s, protocol = split_validation(val_s, config.seed)
-    index = {s.path: i for i, s in enumerate(val_s)}
-    select_cache = val_cache[[index[s.path] for s in select_s]]
-    calib_cache = val_cache[[index[s.path] for s in calib_s]]
+    select_cache, calib_cache = _rows(val_cache, val_s, select_s), _rows(val_cache, val_s, calib_s)
     select_t = np.array([s.target for s in select_s])
     calib_t = np.array([s.target for s in calib_s])
     forward = forward_for(best)

@@ -64,7 +64,7 @@ def run(args) -> int:
 def fit_scope(folder, model_name: str, false_flag_rate: float = 0.01, split_json=None,
               batch_size: int = 64, seed: int = 0) -> dict:
     from core.registry import find_model, load_model, save_scope_detector
-    from core.scope import fit_scope_detector
+    from core.scope import fit_scope_detector, heldout_patients
     from core.screening import configure_for_screening
     from core.training import decode_samples
 
@@ -72,7 +72,7 @@ def fit_scope(folder, model_name: str, false_flag_rate: float = 0.01, split_json
     entry = find_model(model_name)
     loaded = load_model(entry, scope=False)  # an old or missing detector must not block its refit
     train, source = training_samples(folder, entry.card, split_json)
-    fit_part, heldout_part = heldout_split(train, HELDOUT_FRACTION, seed)
+    fit_part, heldout_part = heldout_patients(train, HELDOUT_FRACTION, seed)
     size = int(entry.card.input_size)
     fit_x, _, bad_fit = decode_samples(fit_part, size)
     held_x, _, bad_held = decode_samples(heldout_part, size)
@@ -130,16 +130,3 @@ def _existing(raw: str, *bases: Path) -> Path | None:
     candidate = Path(raw)
     options = [candidate] if candidate.is_absolute() else [candidate, *(base / candidate for base in bases)]
     return next((p for p in options if p.is_file()), None)
-
-
-def heldout_split(samples: list, fraction: float, seed: int) -> tuple[list, list]:
-    """Split by patient: held-out images never share a patient with the fitted ones."""
-    import numpy as np
-
-    patients = sorted({s.patient for s in samples})
-    if len(patients) < 2:
-        raise FitScopeError("the scope check needs training images of at least two patients")
-    rng = np.random.default_rng(seed)
-    count = min(len(patients) - 1, max(1, round(len(patients) * fraction)))
-    held = set(rng.choice(patients, count, replace=False).tolist())
-    return [s for s in samples if s.patient not in held], [s for s in samples if s.patient in held]
