@@ -8,12 +8,11 @@ raised as `InboxRefusal` with a message fit for the sender's log and ours.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.pacs.files import write_atomically
 from core.pacs.nodes import InvalidIdentifier, check_uid
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 ** 2  # a large uncompressed DX is ~50 MB
@@ -79,17 +78,7 @@ class Inbox:
         """Write the byte chunks atomically as the instance's file (replacing a resend)."""
         target = self.path_for(study_uid, sop_uid)
         target.parent.mkdir(exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, lambda out: [out.write(chunk) for chunk in chunks], PARTIAL_PREFIX)
         return StoredFile(target.parent.name, target.stem, target)
 
     def remove_partial_files(self) -> int:

@@ -9,15 +9,14 @@ after a crash does not send its results twice. Sent items keep their row
 """
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.pacs.files import write_atomically
 from core.pacs.nodes import Node, parse_node
 
 _SCHEMA = """
@@ -72,7 +71,7 @@ class Outbox:
     def add(self, destination: Node, dataset, key: str, description: str = "") -> bool:
         """Queue a data set for a node; False when this key already went (or waits) there."""
         target = self.files_dir / f"{uuid.uuid4().hex}.dcm"
-        _write_atomically(dataset, target)
+        write_atomically(target, lambda out: dataset.save_as(out, enforce_file_format=True), ".queued-")
         with self._lock, self._conn:
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO items (key, destination, file, description, created, next_attempt) "
@@ -137,14 +136,3 @@ class Outbox:
                           description=row[4], attempts=row[5], last_error=row[6])
 
 
-def _write_atomically(dataset, target: Path) -> None:
-    fd, temp = tempfile.mkstemp(prefix=".queued-", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            dataset.save_as(out, enforce_file_format=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
