@@ -3,8 +3,8 @@
     python bench/scope.py --model NAME --ood OOD_DIR [--in-scope DIR ...]
                           [--fit TRAIN_FOLDER] [--false-flag-rate 0.01]
 
-- flag rates of the content detector (and of detector + metadata rules) on
-  each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
+- flag rates of the content detector (both criteria; and of detector +
+  metadata rules), with the content reasons given, on each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
   on each --in-scope folder (default: ../shared/data/chest_xray/site_validation);
 - the same for a plain Mahalanobis on the model's global-average-pooled last
   layer (the baseline the issue names), fitted on the same images at the same
@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def fit_in_memory(loaded, folder: Path, false_flag_rate: float, batch_size: int)
     forward = compile_scope_forward(loaded.keras_model, layers)
     _, fit_blocks = extract_features(forward, fit_x, batch_size)
     _, held_blocks = extract_features(forward, held_x, batch_size)
-    detector = fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate)
+    detector = fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate, layout_images=(fit_x, held_x))
     baseline = Baseline.fit(fit_blocks[len(layers) - 1], held_blocks[len(layers) - 1], false_flag_rate)
     return detector, baseline
 
@@ -104,7 +105,8 @@ def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dic
     images, metas, categories = decode_folder(folder, loaded.input_size)
     forward = compile_scope_forward(loaded.keras_model, detector.layers)
     _, blocks = extract_features(forward, images, batch_size)
-    content = detector.flags(detector.scores(blocks[:-1], images.astype(np.float32) / 255.0))
+    _, reasons = detector.assess(blocks[:-1], images.astype(np.float32) / 255.0)
+    content = np.array([bool(r) for r in reasons])
     population = population_of(loaded.card)
     by_meta = np.array([bool(metadata_reason(m, population)) for m in metas])
     base = baseline.flags(blocks[len(detector.layers) - 1]) if baseline else None
@@ -112,7 +114,8 @@ def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dic
     for category in sorted(set(categories)):
         mask = np.array([c == category for c in categories])
         out[category] = {"n": int(mask.sum()), "content": round(float(content[mask].mean()), 4),
-                         "content_or_metadata": round(float((content | by_meta)[mask].mean()), 4)}
+                         "content_or_metadata": round(float((content | by_meta)[mask].mean()), 4),
+                         "reasons": dict(Counter(r for r, m in zip(reasons, mask) if m and r))}
         if base is not None:
             out[category]["baseline"] = round(float(base[mask].mean()), 4)
     return out

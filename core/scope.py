@@ -6,14 +6,21 @@ Two parts, both cheap enough to run on every screened image:
   them: modality, body part, a lateral view, the patient's age against the
   population the model card states.
 - `ScopeDetector`: image content, for files without metadata. Fitted on the
-  model's own training images only (never on out-of-scope examples): a
-  shrinkage-covariance (Ledoit-Wolf) Gaussian per feature block, where the
-  blocks are mean+std pooled activations of the model's layers at its last two
-  resolutions plus a small image-statistics block (thumbnail
-  layout, intensity histogram, edges at three scales). Each block's Mahalanobis
-  distance is standardised on held-out training images and the blocks are
-  summed; the threshold is the held-out score quantile for the stated
-  false-flag rate.
+  model's own training images only (never on out-of-scope examples), two
+  criteria that share the stated false-flag rate:
+  - a shrinkage-covariance (Ledoit-Wolf) Gaussian per feature block, where the
+    blocks are mean+std pooled activations of the model's layers at its last
+    two resolutions plus a small image-statistics block (thumbnail layout,
+    intensity histogram, edges at three scales). Each block's Mahalanobis
+    distance is standardised on held-out training images and the blocks are
+    summed ("unlike the training images": other kinds of images);
+  - `LayoutCheck`: a classifier that tells a training image as it is from the
+    same image turned, flipped or cropped closer, on its 24x24 layout
+    (self-supervised geometric transforms, after Golan & El-Yaniv 2018). A
+    chest X-ray that is not upright, or whose thorax fills the frame more than
+    in the training images (older patients, tight collimation), is not "as it
+    is": the Gaussian alone misses these, because they are still chest X-rays.
+  Each threshold is a held-out score quantile.
 
 The detector's features come from `scope_feature_model`, ONE Keras model that
 outputs the probability and the pooled features, so screening and the check
@@ -32,6 +39,8 @@ import numpy as np
 NOT_CHEST = "not a chest X-ray"
 LATERAL = "lateral view"
 UNFAMILIAR = "unlike the training images"
+ORIENTATION = "rotated or upside down"
+FRAMING = "chest fills the frame more than in training (older patient?)"
 IMAGE_STATS = "image_stats"  # the block computed from the input pixels, not a model layer
 
 XRAY_MODALITIES = {"CR", "DX"}
@@ -54,6 +63,13 @@ THUMBNAIL = 16  # side of the layout thumbnail (image statistics)
 HISTOGRAM_BINS = 16
 TEXTURE_SCALES = 3
 DEFAULT_FALSE_FLAG_RATE = 0.01
+LAYOUT_SIDE = 24  # layout thumbnail side: position of lungs, heart, diaphragm, shoulders
+LAYOUT_REGULARISATION = 0.1  # inverse L2 strength of the layout classifier (sklearn's C)
+# Transforms the layout classifier learns to recognise, with what an image that
+# looks transformed is said to be. "closer": a crop of 55-90 % of the side.
+LAYOUT_CLASSES = ("as_trained", "rotated_180", "flipped_vertical", "rotated_90", "rotated_270", "closer")
+LAYOUT_REASONS = {"rotated_180": ORIENTATION, "flipped_vertical": ORIENTATION, "rotated_90": ORIENTATION,
+                  "rotated_270": ORIENTATION, "closer": FRAMING}
 
 
 # ----------------------------------------------------------------- metadata
@@ -324,14 +340,153 @@ class GaussianBlock:
         return (_spread_scale(self.distance(features)) - self.center) / self.spread
 
 
+def layout_thumbnails(batch: np.ndarray, side: int = LAYOUT_SIDE) -> np.ndarray:
+    """Model inputs (N, S, S, 1) in [0, 1] (or uint8 images) -> (N, side*side) area-averaged layouts."""
+    import cv2
+
+    images = np.asarray(batch)[..., 0]
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return np.stack([cv2.resize(image.astype(np.float32) / scale, (side, side), interpolation=cv2.INTER_AREA).ravel()
+                     for image in images]).astype(np.float64) if len(images) else np.zeros((0, side * side))
+
+
+def _closer(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of 55-90 % of the side (aspect 0.8-1.25), resized back: the thorax fills more."""
+    import cv2
+
+    side = image.shape[0]
+    fraction, aspect = rng.uniform(0.55, 0.9), rng.uniform(0.8, 1.25)
+    h, w = int(side * fraction * min(1.0, aspect)), int(side * fraction * min(1.0, 1.0 / aspect))
+    y, x = int(rng.integers(0, side - h + 1)), int(rng.integers(0, side - w + 1))
+    return cv2.resize(image[y:y + h, x:x + w], (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+_LAYOUT_TRANSFORMS = {
+    "as_trained": lambda image, rng: image,
+    "rotated_180": lambda image, rng: image[::-1, ::-1],
+    "flipped_vertical": lambda image, rng: image[::-1],
+    "rotated_90": lambda image, rng: np.rot90(image),
+    "rotated_270": lambda image, rng: np.rot90(image, 3),
+    "closer": _closer,
+}
+
+
+# The inverse of each turn, on (S, S, 1) images.
+_TURN_BACK = {
+    "rotated_180": lambda image: image[::-1, ::-1],
+    "flipped_vertical": lambda image: image[::-1],
+    "rotated_90": lambda image: np.rot90(image, 3),
+    "rotated_270": lambda image: np.rot90(image),
+}
+
+
+def transformed_layouts(images_uint8: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Every training image under every LAYOUT_CLASSES transform: (layouts, class index)."""
+    rng = np.random.default_rng(seed)
+    images = np.asarray(images_uint8)[..., 0]
+    layouts, labels = [], []
+    for k, name in enumerate(LAYOUT_CLASSES):
+        transform = _LAYOUT_TRANSFORMS[name]
+        layouts.append(layout_thumbnails(np.stack([np.ascontiguousarray(transform(i, rng)) for i in images])[..., None]))
+        labels.append(np.full(len(images), k))
+    return np.concatenate(layouts), np.concatenate(labels)
+
+
+@dataclass
+class LayoutCheck:
+    """Multinomial logistic regression on standardised layouts; plain arrays, applied in NumPy.
+
+    Score = -log P(as trained): near 0 for an image laid out like the training
+    images, large when it looks turned, flipped or cropped closer.
+    """
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    coef: np.ndarray  # (K, D), rows in LAYOUT_CLASSES order
+    intercept: np.ndarray  # (K,)
+    threshold: float
+    false_flag_rate: float
+    side: int = LAYOUT_SIDE
+
+    @classmethod
+    def fit(cls, fit_images_uint8: np.ndarray, heldout_images_uint8: np.ndarray, false_flag_rate: float,
+            seed: int = 0) -> "LayoutCheck":
+        from sklearn.linear_model import LogisticRegression
+
+        x, y = transformed_layouts(fit_images_uint8, seed)
+        mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
+        classifier = LogisticRegression(C=LAYOUT_REGULARISATION, max_iter=3000)
+        classifier.fit((x - mean) / scale, y)
+        if list(classifier.classes_) != list(range(len(LAYOUT_CLASSES))):
+            raise ValueError("the layout check needs training images under every transform")
+        check = cls(mean, scale, classifier.coef_.copy(), classifier.intercept_.copy(), float("inf"),
+                    float(false_flag_rate))
+        held = check.scores(heldout_images_uint8)
+        check.threshold = float(np.quantile(held, 1.0 - false_flag_rate, method="higher"))
+        return check
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        logits = ((layout_thumbnails(batch, self.side) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        odds = np.exp(logits)
+        return odds / odds.sum(axis=1, keepdims=True)
+
+    def scores(self, batch: np.ndarray) -> np.ndarray:
+        return -np.log(np.clip(self.probabilities(batch)[:, 0], 1e-300, 1.0))
+
+    def reasons(self, batch: np.ndarray) -> list[str]:
+        """"" or the reason of the most likely transform, per image."""
+        return self.judge(batch)[0]
+
+    def judge(self, batch: np.ndarray, plausible=None) -> tuple[list[str], np.ndarray]:
+        """(reason per image, whether it is a turned image that passes once turned back).
+
+        The second says "this is a chest X-ray, only turned": a document the
+        classifier calls "rotated" still fails after the inverse turn, or else
+        `plausible(turned-back images) -> bool array` (the detector's image
+        statistics) rejects it.
+        """
+        probs = self.probabilities(batch)
+        flagged = -np.log(np.clip(probs[:, 0], 1e-300, 1.0)) > self.threshold
+        likeliest = probs[:, 1:].argmax(axis=1) + 1
+        reasons = [LAYOUT_REASONS[LAYOUT_CLASSES[k]] if flag else "" for flag, k in zip(flagged, likeliest)]
+        turned_back = np.zeros(len(reasons), bool)
+        for k, name in enumerate(LAYOUT_CLASSES):
+            rows = np.flatnonzero(flagged & (likeliest == k))
+            if len(rows) and name in _TURN_BACK:
+                undone = np.stack([np.ascontiguousarray(_TURN_BACK[name](image)) for image in np.asarray(batch)[rows]])
+                passes = self.scores(undone) <= self.threshold
+                turned_back[rows] = passes & plausible(undone) if plausible is not None else passes
+        return reasons, turned_back
+
+    def summary(self) -> dict:
+        return {"method": "multinomial logistic regression on 24x24 layouts of the training images, "
+                          "as they are against turned, flipped and cropped closer; score -log P(as they are)",
+                "classes": list(LAYOUT_CLASSES), "side": self.side,
+                "threshold": self.threshold, "false_flag_rate": self.false_flag_rate}
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"layout_mean": self.mean, "layout_scale": self.scale, "layout_coef": self.coef,
+                "layout_intercept": self.intercept, "layout_classes": np.array(LAYOUT_CLASSES, dtype=np.str_),
+                "layout_stats": np.array([self.threshold, self.false_flag_rate, self.side])}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "LayoutCheck":
+        if [str(c) for c in arrays["layout_classes"]] != list(LAYOUT_CLASSES):
+            raise ValueError("its layout classes are not this version's")
+        threshold, rate, side = (float(v) for v in arrays["layout_stats"])
+        return cls(*(arrays[f"layout_{k}"].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")),
+                   threshold, rate, int(side))
+
+
 @dataclass
 class ScopeDetector:
     layers: list[str]  # model layers pooled, in feature order; IMAGE_STATS always follows
     blocks: list[GaussianBlock]
     threshold: float
-    false_flag_rate: float
+    false_flag_rate: float  # of the whole detector (both criteria) on held-out training images
     counts: dict = field(default_factory=dict)  # fit / held-out image counts
     heldout_flag_rate: float = float("nan")
+    layout: LayoutCheck | None = None  # None in detectors saved before it existed
 
     @property
     def block_names(self) -> list[str]:
@@ -346,18 +501,41 @@ class ScopeDetector:
             return np.sum([block.standardised(f) for block, f in zip(self.blocks, blocks)], axis=0)
 
     def flags(self, scores: np.ndarray) -> np.ndarray:
+        """The Mahalanobis criterion alone (see `assess` for the whole check)."""
         return np.asarray(scores) > self.threshold
+
+    def assess(self, layer_features: list[np.ndarray], batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """(Mahalanobis scores, reason per image: "" when in scope).
+
+        A chest X-ray that passes the layout check once turned back is said to
+        be "rotated or upside down" (the turn also makes its features unusual).
+        Otherwise "unlike the training images" comes first: a layout verdict
+        ("rotated") on, say, a document would name the wrong problem.
+        """
+        scores = self.scores(layer_features, batch)
+        reasons = [UNFAMILIAR if flag else "" for flag in self.flags(scores)]
+        if self.layout is not None:
+            # A turned-back image must also look like a radiograph by its pixels alone (no second model pass).
+            def plausible(undone):
+                return self.blocks[-1].standardised(image_statistics(undone)) <= self.threshold
+
+            layout_reasons, turned_back = self.layout.judge(batch, plausible)
+            reasons = [layout if turned else (reason or layout)
+                       for reason, layout, turned in zip(reasons, layout_reasons, turned_back)]
+        return scores, reasons
 
     def summary(self) -> dict:
         """What the model card records (plain JSON)."""
         return {
             "method": "sum of standardised Mahalanobis distances (Ledoit-Wolf shrinkage) over "
-                      "mean+std pooled layer features and image statistics; fitted on training images only",
+                      "mean+std pooled layer features and image statistics; fitted on training images only"
+                      + ("; plus a layout check (turned, flipped, cropped closer)" if self.layout else ""),
             "layers": list(self.layers), "blocks": self.block_names,
             "false_flag_rate": self.false_flag_rate, "threshold": self.threshold,
             "heldout_flag_rate": self.heldout_flag_rate, **self.counts,
             "block_dims": [int(b.mean.shape[0]) for b in self.blocks],
             "components": [int(b.components.shape[0]) for b in self.blocks],
+            **({"layout": self.layout.summary()} if self.layout else {}),
         }
 
     # --- persistence: plain arrays only
@@ -376,6 +554,8 @@ class ScopeDetector:
                 f"b{i}_variances": block.variances,
                 f"b{i}_stats": np.array([block.rest_variance, block.center, block.spread]),
             })
+        if self.layout is not None:
+            arrays.update(self.layout.to_arrays())
         return arrays
 
     @classmethod
@@ -389,8 +569,9 @@ class ScopeDetector:
                 arrays[f"b{i}_components"].astype(np.float64), arrays[f"b{i}_variances"].astype(np.float64),
                 rest, center, spread))
         counts = {str(k): int(v) for k, v in zip(arrays["count_keys"], arrays["count_values"])}
+        layout = LayoutCheck.from_arrays(arrays) if "layout_coef" in arrays else None
         return cls(layers, blocks, float(arrays["threshold"]), float(arrays["false_flag_rate"]),
-                   counts, float(arrays["heldout_flag_rate"]))
+                   counts, float(arrays["heldout_flag_rate"]), layout)
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as fh:  # a file object: numpy must not append ".npz"
@@ -423,14 +604,21 @@ def extract_features(forward, images_uint8: np.ndarray, batch_size: int = 64):
 
 
 def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_blocks: list[np.ndarray],
-                      false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE) -> ScopeDetector:
-    """Fit each block's Gaussian on `fit_blocks`, standardise and threshold on `heldout_blocks`."""
+                      false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE,
+                      layout_images: tuple[np.ndarray, np.ndarray] | None = None) -> ScopeDetector:
+    """Fit each block's Gaussian on `fit_blocks`, standardise and threshold on `heldout_blocks`.
+
+    With `layout_images` (the same fit and held-out images, uint8) the layout
+    check is fitted too and the two criteria get half the false-flag rate each;
+    `heldout_flag_rate` is then their union's.
+    """
     if not 0.0 < false_flag_rate < 0.5:
         raise ValueError(f"false-flag rate must be within (0, 0.5), got {false_flag_rate}")
     n_fit, n_held = len(fit_blocks[0]), len(heldout_blocks[0])
     if n_fit < 20 or n_held < 10:
         raise ValueError(f"the scope check needs at least 20 training and 10 held-out images "
                          f"(got {n_fit} and {n_held})")
+    own_rate = false_flag_rate / 2 if layout_images is not None else false_flag_rate
     blocks, combined = [], np.zeros(n_held)
     for fit_x, held_x in zip(fit_blocks, heldout_blocks):
         block = GaussianBlock.fit(fit_x)
@@ -440,10 +628,15 @@ def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_b
         block.spread = max(float(1.4826 * np.median(np.abs(scaled - block.center))), 1e-6)
         blocks.append(block)
         combined += block.standardised(held_x)
-    threshold = float(np.quantile(combined, 1.0 - false_flag_rate, method="higher"))
+    threshold = float(np.quantile(combined, 1.0 - own_rate, method="higher"))
     detector = ScopeDetector(list(layers), blocks, threshold, float(false_flag_rate),
                              {"fit_images": int(n_fit), "heldout_images": int(n_held)})
-    detector.heldout_flag_rate = float(np.mean(detector.flags(combined)))
+    flagged = detector.flags(combined)
+    if layout_images is not None:
+        fit_images, held_images = layout_images
+        detector.layout = LayoutCheck.fit(fit_images, held_images, own_rate)
+        flagged = flagged | (detector.layout.scores(held_images) > detector.layout.threshold)
+    detector.heldout_flag_rate = float(np.mean(flagged))
     return detector
 
 
@@ -473,4 +666,5 @@ def fit_scope_detector(keras_model, train_images_uint8: np.ndarray, heldout_imag
     forward = compile_scope_forward(keras_model, layers)
     _, fit_blocks = extract_features(forward, train_images_uint8, batch_size)
     _, held_blocks = extract_features(forward, heldout_images_uint8, batch_size)
-    return fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate)
+    return fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate,
+                             layout_images=(train_images_uint8, heldout_images_uint8))

@@ -26,7 +26,7 @@ from core.calibration import apply_temperature
 from core.loader import ImageLoadError, LoadedImage
 from core.preprocessing import LOAD_MAX_SIDE_FACTOR, load_for_model
 from core.results import ScreenResult
-from core.scope import UNFAMILIAR, metadata_reason, population_of
+from core.scope import metadata_reason, population_of
 
 _tf_lock = threading.Lock()
 _device: str | None = None
@@ -219,14 +219,14 @@ class Screener:
         Runs everything screening runs per batch (the scope check included), so
         it times the whole model step.
         """
-        probs, cams, _scores = self._infer_batch(batch)
+        probs, cams, _scope = self._infer_batch(batch)
         return probs, cams
 
     def _infer_batch(self, batch: np.ndarray):
-        """(calibrated probabilities, maps or None, scope scores or None) for one batch."""
+        """(calibrated probabilities, maps or None, (scope scores, reasons) or None) for one batch."""
         raw, cams, features = self._infer(batch)
-        scores = None if features is None else self.scope_detector.scores(features, batch)
-        return apply_temperature(raw, self.temperature), cams, scores
+        scope = None if features is None else self.scope_detector.assess(features, batch)
+        return apply_temperature(raw, self.temperature), cams, scope
 
     def screen(self, paths: Iterable, cancel: threading.Event | None = None) -> Iterator[ScreenResult]:
         """Yield one ScreenResult per path, in input order, as each batch finishes.
@@ -263,8 +263,8 @@ class Screener:
 
     def _run_batch(self, batch: list[_Prepared]) -> Iterator[ScreenResult]:
         ready = [item for item in batch if item.x is not None]
-        probs, cams, scores = (self._infer_batch(np.stack([item.x for item in ready])) if ready
-                               else ([], None, None))
+        probs, cams, scope = (self._infer_batch(np.stack([item.x for item in ready])) if ready
+                              else ([], None, None))
         outputs = iter(range(len(ready)))
         for item in batch:
             if item.x is None:
@@ -272,15 +272,13 @@ class Screener:
                 continue
             i = next(outputs)
             result = self._result(item, probability=float(probs[i]), cam=None if cams is None else cams[i])
-            self._check_scope(result, None if scores is None else float(scores[i]))
+            self._check_scope(result, *((float(scope[0][i]), scope[1][i]) if scope is not None else (None, "")))
             yield result
 
-    def _check_scope(self, result: ScreenResult, score: float | None) -> None:
-        """Metadata first (its reason is the more specific), then the content detector."""
+    def _check_scope(self, result: ScreenResult, score: float | None, content_reason: str) -> None:
+        """Metadata first (its reason is the more specific), then the content detector's."""
         result.scope_score = score
-        result.scope = metadata_reason(result.meta, self.population)
-        if not result.scope and score is not None and score > self.scope_detector.threshold:
-            result.scope = UNFAMILIAR
+        result.scope = metadata_reason(result.meta, self.population) or content_reason
 
     def _result(self, item: _Prepared, probability=None, cam=None, error=None) -> ScreenResult:
         model = self.loaded_model

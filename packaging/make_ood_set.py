@@ -7,7 +7,7 @@ CT/MR/US/... test images as PNG, so only the content check can see them;
 drawn documents, photos, noise, gradients, checkerboards; inverted, upside-down,
 rotated and one-lung versions of chest X-rays from --chest-folder), plus
 OUT_DIR/dicom/ with the decodable pydicom test files themselves (metadata
-check) and OUT_DIR/proxies/{zoom_in,zoom_out}/ (not out of scope by rule:
+check) and OUT_DIR/proxies/ (zoom_in, zoom_out, closer_*, adult_framing: not out of scope by rule:
 a thorax of another size, a hint for adult images). Use chest X-rays the model
 was not fitted on (e.g. its validation patients).
 """
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     chest = [chest[i] for i in sorted(rng.choice(len(chest), min(args.chest_images, len(chest)), replace=False))]
     categories = ood_data.out_of_scope_set(chest, args.per_kind, args.seed)
-    proxies = ood_data.scale_proxies(ood_data.load_chest_images(chest[: args.per_kind]))
+    proxies = ood_data.scale_proxies(ood_data.load_chest_images(chest), args.seed)
     counts = {}
     for base, groups in ((args.out, categories), (args.out / "proxies", proxies)):
         for name, images in groups.items():

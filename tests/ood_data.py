@@ -165,17 +165,33 @@ def chest_transforms(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarra
     return out
 
 
-def scale_proxies(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """Chest X-rays zoomed in (central 65 %) and out (in a black border): a different thorax size."""
-    zoom_in, zoom_out = [], []
+def scale_proxies(chest_images: list[np.ndarray], seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Chest X-rays of another framing, hints for how adult films would fare (no adult data here):
+
+    - zoom_in: the central 65 % (the thorax fills the frame);
+    - zoom_out: inside a black border (a smaller thorax);
+    - closer_1.2 / closer_1.35: central crops of 1/1.2 and 1/1.35 of the side (milder zooms);
+    - adult_framing: the lungs and shoulders only, in a portrait crop (55-70 % of the width, 75-90 % of
+      the height from near the top) squashed to a square as screening does: roughly how a tightly
+      collimated square or portrait adult film looks at the model's input.
+    """
+    rng = np.random.default_rng(seed)
+    out = {"zoom_in": [], "zoom_out": [], "closer_1.2": [], "closer_1.35": [], "adult_framing": []}
     for image in chest_images:
         m = int(SIDE * 0.175)
-        zoom_in.append(_resize(image[m:SIDE - m, m:SIDE - m]))
+        out["zoom_in"].append(_resize(image[m:SIDE - m, m:SIDE - m]))
         framed = np.zeros((int(SIDE * 1.5), int(SIDE * 1.5)), np.uint8)
         o = (framed.shape[0] - SIDE) // 2
         framed[o:o + SIDE, o:o + SIDE] = image
-        zoom_out.append(_resize(framed))
-    return {"zoom_in": zoom_in, "zoom_out": zoom_out}
+        out["zoom_out"].append(_resize(framed))
+        for factor in (1.2, 1.35):
+            c = int(round(SIDE / factor))
+            o = (SIDE - c) // 2
+            out[f"closer_{factor}"].append(cv2.resize(image[o:o + c, o:o + c], (SIDE, SIDE), interpolation=cv2.INTER_LINEAR))
+        w, h = int(SIDE * rng.uniform(0.55, 0.7)), int(SIDE * rng.uniform(0.75, 0.9))
+        y, x = int(SIDE * rng.uniform(0.0, 0.1)), (SIDE - w) // 2 + int(rng.integers(-8, 9))
+        out["adult_framing"].append(cv2.resize(image[y:y + h, x:x + w], (SIDE, SIDE), interpolation=cv2.INTER_LINEAR))
+    return out
 
 
 def load_chest_images(paths: list[Path]) -> list[np.ndarray]:

@@ -14,8 +14,9 @@ from conftest import copy_small_study
 from conftest_loader_helpers import TRAIN, read_grey, save, with_pixels
 from core import cli
 from core.models import FINE_CAM_LAYER, GRADCAM_LAYER
-from core.scope import (LATERAL, NOT_CHEST, UNFAMILIAR, GaussianBlock, ScopeDetector, age_reason,
-                        fit_from_features, metadata_reason, not_an_xray, patient_age_years)
+from core.scope import (FRAMING, LATERAL, NOT_CHEST, ORIENTATION, UNFAMILIAR, GaussianBlock, LayoutCheck,
+                        ScopeDetector, age_reason, fit_from_features, metadata_reason, not_an_xray,
+                        patient_age_years)
 
 SIZE = 64
 POPULATION = {"age_years": [1, 5]}
@@ -168,9 +169,79 @@ def test_detector_round_trips_through_plain_arrays(tiny_detector, chest_split, t
     images = chest_split[2][:8]
     np.testing.assert_allclose(_scores(model, again, images), _scores(model, detector, images),
                                rtol=1e-5, atol=1e-5)  # float32 features
+    assert again.layout.threshold == detector.layout.threshold
+    turned = np.concatenate([images, images[:, ::-1, ::-1]])
+    np.testing.assert_allclose(again.layout.scores(turned), detector.layout.scores(turned), rtol=1e-9)
     path.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="unreadable"):
         ScopeDetector.load(path)
+
+
+def _closer(images_uint8, fraction=0.7):
+    """The central `fraction` of each image, resized back: the thorax fills more of the frame."""
+    m = int(SIZE * (1 - fraction) / 2)
+    return np.stack([cv2.resize(im[m:SIZE - m, m:SIZE - m], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+                     for im in images_uint8[..., 0]])[..., None]
+
+
+@pytest.fixture(scope="module")
+def layout_check(chest_split):
+    fit, held, _ = chest_split
+    return LayoutCheck.fit(fit, held, false_flag_rate=0.025)
+
+
+def test_layout_check_names_turned_and_closer_chests_and_passes_upright_ones(layout_check, chest_split):
+    _, _, unseen = chest_split
+
+    def share(images, reason):
+        return np.mean([r == reason for r in layout_check.reasons(images)])
+
+    assert share(unseen, "") >= 0.9  # upright chests of patients it never saw
+    assert share(unseen[:, ::-1, ::-1], ORIENTATION) >= 0.9  # upside down
+    assert share(unseen[:, ::-1], ORIENTATION) >= 0.9
+    assert share(np.rot90(unseen, axes=(1, 2)), ORIENTATION) >= 0.9
+    assert share(_closer(unseen), FRAMING) >= 0.75  # the Gaussian alone misses most of these
+    scores = layout_check.scores(unseen)
+    assert np.all(np.isfinite(scores)) and np.all(scores >= 0)
+
+
+def test_the_two_criteria_share_the_false_flag_rate(tiny_detector, chest_split):
+    _, detector = tiny_detector
+    assert detector.layout is not None and detector.false_flag_rate == 0.05
+    assert detector.layout.false_flag_rate == pytest.approx(0.025)
+    assert detector.heldout_flag_rate <= 0.05 + 1e-9
+    summary = detector.summary()
+    assert summary["layout"]["classes"][0] == "as_trained" and summary["layout"]["threshold"] > 0
+
+
+def test_content_reasons_put_unfamiliar_before_layout(tiny_detector, chest_split):
+    from core.scope import compile_scope_forward
+
+    model, detector = tiny_detector
+    unseen = chest_split[2][:12]
+    noise = np.random.default_rng(3).integers(0, 256, (4, SIZE, SIZE, 1), np.uint8)
+    for images, allowed in ((noise, {UNFAMILIAR}), (unseen[:, ::-1, ::-1], {UNFAMILIAR, ORIENTATION})):
+        batch = images.astype(np.float32) / 255.0
+        _, features = compile_scope_forward(model, detector.layers)(batch)
+        scores, reasons = detector.assess(features, batch)
+        assert len(scores) == len(reasons) == len(images)
+        assert set(reasons) <= allowed and "" not in reasons
+
+
+def test_detectors_saved_before_the_layout_check_still_load(tiny_detector, chest_split, tmp_path):
+    model, detector = tiny_detector
+    arrays = {k: v for k, v in detector.to_arrays().items() if not k.startswith("layout_")}
+    path = tmp_path / "old.scope.npz"
+    np.savez(path, **arrays)
+    old = ScopeDetector.load(path)
+    assert old.layout is None
+    images = chest_split[2][:6]
+    batch = images.astype(np.float32) / 255.0
+    from core.scope import compile_scope_forward
+
+    _, features = compile_scope_forward(model, old.layers)(batch)
+    scores, reasons = old.assess(features, batch)
+    assert reasons == [UNFAMILIAR if s > old.threshold else "" for s in scores]
 
 
 def test_other_models_fall_back_to_layers_by_resolution():
@@ -264,6 +335,21 @@ def test_screener_calls_out_of_scope_and_applies_the_temperature(registered, tmp
         assert result.scope == plain[path].scope and result.cam is not None
         # the Grad-CAM pass computes the same pooled features (one fused pass)
         assert result.scope_score == pytest.approx(plain[path].scope_score, rel=1e-3, abs=1e-3)
+
+
+def test_screener_says_which_chests_are_turned(registered, tmp_path):
+    from core.registry import load_model
+    from core.screening import Screener
+
+    folder = copy_small_study(tmp_path / "study", per_class=6, offset=200)
+    upright = sorted(folder.rglob("*.jpeg"))
+    for path in upright[:6]:  # stored upside down, as a wrongly hung film would be
+        cv2.imwrite(str(path.with_name("turned-" + path.name)), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)[::-1, ::-1])
+    results = list(Screener(load_model("scoped"), batch_size=4).screen(sorted(str(p) for p in folder.rglob("*.jpeg"))))
+    turned = [r.scope for r in results if "turned-" in r.path]
+    assert len(turned) == 6 and turned.count(ORIENTATION) >= 4
+    assert all(r.scope in (ORIENTATION, UNFAMILIAR) for r in results if "turned-" in r.path)
+    assert sum(bool(r.scope) for r in results if "turned-" not in r.path) <= 2
 
 
 def test_screen_csv_has_the_scope_column(registered, tmp_path, capsys):
