@@ -15,7 +15,7 @@ Two parts, both cheap enough to run on every screened image:
     distance is standardised on held-out training images and the blocks are
     summed ("unlike the training images": other kinds of images);
   - `LayoutCheck`: a classifier that tells a training image as it is from the
-    same image turned, flipped or cropped closer, on its 24x24 layout
+    same image turned, flipped, cropped closer or widened, on its 24x24 layout
     (self-supervised geometric transforms, after Golan & El-Yaniv 2018). A
     chest X-ray that is not upright, or whose thorax fills the frame more than
     in the training images (older patients, tight collimation), is not "as it
@@ -66,10 +66,13 @@ DEFAULT_FALSE_FLAG_RATE = 0.01
 LAYOUT_SIDE = 24  # layout thumbnail side: position of lungs, heart, diaphragm, shoulders
 LAYOUT_REGULARISATION = 0.1  # inverse L2 strength of the layout classifier (sklearn's C)
 # Transforms the layout classifier learns to recognise, with what an image that
-# looks transformed is said to be. "closer": a crop of 55-90 % of the side.
-LAYOUT_CLASSES = ("as_trained", "rotated_180", "flipped_vertical", "rotated_90", "rotated_270", "closer")
+# looks transformed is said to be. "closer": a crop of 55-90 % of the side;
+# "wider": of 60-85 % of the width. The training films are landscape (median
+# width/height 1.29 in fullres_sample) squashed to a square; a square or
+# portrait adult film squashed the same way shows a chest 1.3-1.6x wider.
+LAYOUT_CLASSES = ("as_trained", "rotated_180", "flipped_vertical", "rotated_90", "rotated_270", "closer", "wider")
 LAYOUT_REASONS = {"rotated_180": ORIENTATION, "flipped_vertical": ORIENTATION, "rotated_90": ORIENTATION,
-                  "rotated_270": ORIENTATION, "closer": FRAMING}
+                  "rotated_270": ORIENTATION, "closer": FRAMING, "wider": FRAMING}
 
 
 # ----------------------------------------------------------------- metadata
@@ -361,6 +364,16 @@ def _closer(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(image[y:y + h, x:x + w], (side, side), interpolation=cv2.INTER_LINEAR)
 
 
+def _wider(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A full-height crop of 60-85 % of the width, resized back: the chest looks wider."""
+    import cv2
+
+    side = image.shape[1]
+    w = int(side * rng.uniform(0.6, 0.85))
+    x = int(rng.integers(0, side - w + 1))
+    return cv2.resize(image[:, x:x + w], (side, image.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 _LAYOUT_TRANSFORMS = {
     "as_trained": lambda image, rng: image,
     "rotated_180": lambda image, rng: image[::-1, ::-1],
@@ -368,6 +381,7 @@ _LAYOUT_TRANSFORMS = {
     "rotated_90": lambda image, rng: np.rot90(image),
     "rotated_270": lambda image, rng: np.rot90(image, 3),
     "closer": _closer,
+    "wider": _wider,
 }
 
 
@@ -397,15 +411,16 @@ class LayoutCheck:
     """Multinomial logistic regression on standardised layouts; plain arrays, applied in NumPy.
 
     Score = -log P(as trained): near 0 for an image laid out like the training
-    images, large when it looks turned, flipped or cropped closer.
+    images, large when it looks turned, flipped, cropped closer or widened.
     """
     mean: np.ndarray  # (D,)
     scale: np.ndarray  # (D,)
-    coef: np.ndarray  # (K, D), rows in LAYOUT_CLASSES order
+    coef: np.ndarray  # (K, D), rows in `classes` order
     intercept: np.ndarray  # (K,)
     threshold: float
     false_flag_rate: float
     side: int = LAYOUT_SIDE
+    classes: tuple = LAYOUT_CLASSES  # those it was fitted with (a saved check keeps its own)
 
     @classmethod
     def fit(cls, fit_images_uint8: np.ndarray, heldout_images_uint8: np.ndarray, false_flag_rate: float,
@@ -448,9 +463,9 @@ class LayoutCheck:
         probs = self.probabilities(batch)
         flagged = -np.log(np.clip(probs[:, 0], 1e-300, 1.0)) > self.threshold
         likeliest = probs[:, 1:].argmax(axis=1) + 1
-        reasons = [LAYOUT_REASONS[LAYOUT_CLASSES[k]] if flag else "" for flag, k in zip(flagged, likeliest)]
+        reasons = [LAYOUT_REASONS[self.classes[k]] if flag else "" for flag, k in zip(flagged, likeliest)]
         turned_back = np.zeros(len(reasons), bool)
-        for k, name in enumerate(LAYOUT_CLASSES):
+        for k, name in enumerate(self.classes):
             rows = np.flatnonzero(flagged & (likeliest == k))
             if len(rows) and name in _TURN_BACK:
                 undone = np.stack([np.ascontiguousarray(_TURN_BACK[name](image)) for image in np.asarray(batch)[rows]])
@@ -460,22 +475,23 @@ class LayoutCheck:
 
     def summary(self) -> dict:
         return {"method": "multinomial logistic regression on 24x24 layouts of the training images, "
-                          "as they are against turned, flipped and cropped closer; score -log P(as they are)",
-                "classes": list(LAYOUT_CLASSES), "side": self.side,
+                          "as they are against turned, flipped, cropped closer and widened; score -log P(as they are)",
+                "classes": list(self.classes), "side": self.side,
                 "threshold": self.threshold, "false_flag_rate": self.false_flag_rate}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"layout_mean": self.mean, "layout_scale": self.scale, "layout_coef": self.coef,
-                "layout_intercept": self.intercept, "layout_classes": np.array(LAYOUT_CLASSES, dtype=np.str_),
+                "layout_intercept": self.intercept, "layout_classes": np.array(self.classes, dtype=np.str_),
                 "layout_stats": np.array([self.threshold, self.false_flag_rate, self.side])}
 
     @classmethod
     def from_arrays(cls, arrays) -> "LayoutCheck":
-        if [str(c) for c in arrays["layout_classes"]] != list(LAYOUT_CLASSES):
-            raise ValueError("its layout classes are not this version's")
+        classes = tuple(str(c) for c in arrays["layout_classes"])
+        if not classes or classes[0] != LAYOUT_CLASSES[0] or not set(classes[1:]) <= set(LAYOUT_REASONS):
+            raise ValueError(f"its layout classes {list(classes)} are not known to this version")
         threshold, rate, side = (float(v) for v in arrays["layout_stats"])
         return cls(*(arrays[f"layout_{k}"].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")),
-                   threshold, rate, int(side))
+                   threshold, rate, int(side), classes)
 
 
 @dataclass
@@ -529,7 +545,7 @@ class ScopeDetector:
         return {
             "method": "sum of standardised Mahalanobis distances (Ledoit-Wolf shrinkage) over "
                       "mean+std pooled layer features and image statistics; fitted on training images only"
-                      + ("; plus a layout check (turned, flipped, cropped closer)" if self.layout else ""),
+                      + ("; plus a layout check (turned, flipped, cropped closer, widened)" if self.layout else ""),
             "layers": list(self.layers), "blocks": self.block_names,
             "false_flag_rate": self.false_flag_rate, "threshold": self.threshold,
             "heldout_flag_rate": self.heldout_flag_rate, **self.counts,

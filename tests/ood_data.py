@@ -171,12 +171,14 @@ def scale_proxies(chest_images: list[np.ndarray], seed: int = 0) -> dict[str, li
     - zoom_in: the central 65 % (the thorax fills the frame);
     - zoom_out: inside a black border (a smaller thorax);
     - closer_1.2 / closer_1.35: central crops of 1/1.2 and 1/1.35 of the side (milder zooms);
+    - square_film: the central 78 % of the width, full height: these squashed landscape films
+      (width/height about 1.29) as if the film had been square (as many adult ones are);
     - adult_framing: the lungs and shoulders only, in a portrait crop (55-70 % of the width, 75-90 % of
       the height from near the top) squashed to a square as screening does: roughly how a tightly
       collimated square or portrait adult film looks at the model's input.
     """
     rng = np.random.default_rng(seed)
-    out = {"zoom_in": [], "zoom_out": [], "closer_1.2": [], "closer_1.35": [], "adult_framing": []}
+    out = {"zoom_in": [], "zoom_out": [], "closer_1.2": [], "closer_1.35": [], "square_film": [], "adult_framing": []}
     for image in chest_images:
         m = int(SIDE * 0.175)
         out["zoom_in"].append(_resize(image[m:SIDE - m, m:SIDE - m]))
@@ -188,6 +190,9 @@ def scale_proxies(chest_images: list[np.ndarray], seed: int = 0) -> dict[str, li
             c = int(round(SIDE / factor))
             o = (SIDE - c) // 2
             out[f"closer_{factor}"].append(cv2.resize(image[o:o + c, o:o + c], (SIDE, SIDE), interpolation=cv2.INTER_LINEAR))
+        w = int(round(SIDE / 1.29))
+        out["square_film"].append(cv2.resize(image[:, (SIDE - w) // 2:(SIDE - w) // 2 + w], (SIDE, SIDE),
+                                             interpolation=cv2.INTER_LINEAR))
         w, h = int(SIDE * rng.uniform(0.55, 0.7)), int(SIDE * rng.uniform(0.75, 0.9))
         y, x = int(SIDE * rng.uniform(0.0, 0.1)), (SIDE - w) // 2 + int(rng.integers(-8, 9))
         out["adult_framing"].append(cv2.resize(image[y:y + h, x:x + w], (SIDE, SIDE), interpolation=cv2.INTER_LINEAR))
