@@ -37,7 +37,9 @@ INTENDED_USE = {
     "known_limits": [
         "Adult chest X-rays are outside its population: v1 models scored AUROC 0.33-0.42 on 400 "
         "adult images from another hospital and called 83-94 % of the adult normals pneumonia; "
-        "the scope check flags images unlike the training data, but an adult image without "
+        "the scope check flags DICOM files by PatientAge and, from the image alone, chest X-rays "
+        "framed closer or wider than the training films (about 85 % of paediatric films cropped to "
+        "an adult framing), but it was never measured on adult images: an adult image without "
         "metadata may still get through.",
         "Lateral views, other body parts and other modalities are outside its scope (flagged "
         "from DICOM metadata where present, else by the image-content check).",
