@@ -1,11 +1,15 @@
 """Scope check benchmark: prints ONE JSON object.
 
     python bench/scope.py --model NAME --ood OOD_DIR [--in-scope DIR ...]
-                          [--fit TRAIN_FOLDER] [--false-flag-rate 0.01]
+                          [--fit TRAIN_FOLDER] [--false-flag-rate 0.01] [--variants]
 
 - flag rates of the content detector (both criteria; and of detector +
   metadata rules), with the content reasons given, on each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
   on each --in-scope folder (default: ../shared/data/chest_xray/site_validation);
+- with --variants, flag rates on each --in-scope folder's images tilted 5/10/15
+  degrees, brighter/darker (gamma 0.7/1.5), mirrored (few should be flagged),
+  and re-framed like a square or portrait adult film (square_film,
+  adult_framing: most should be);
 - the same for a plain Mahalanobis on the model's global-average-pooled last
   layer (the baseline the issue names), fitted on the same images at the same
   false-flag rate;
@@ -28,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]  # tests/ood_data.py makes the variants
 SITE = REPO_ROOT.parent / "shared" / "data" / "chest_xray" / "site_validation"
 
 
@@ -40,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--fit", type=Path, default=None, help="training folder: fit in memory first")
     parser.add_argument("--false-flag-rate", type=float, default=0.01)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--variants", action="store_true",
+                        help="also the in-scope folders' images tilted, brighter/darker, mirrored and "
+                             "re-framed like adult films")
     return parser.parse_args(argv)
 
 
@@ -100,9 +107,30 @@ class Baseline:
 
 
 def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dict:
+    images, metas, categories = decode_folder(folder, loaded.input_size)
+    return rates_by_category(loaded, detector, baseline, images, metas, categories, batch_size)
+
+
+def variant_rates(loaded, detector, folder: Path, batch_size: int) -> dict:
+    """Flag rates on the folder's images altered (tests/ood_data.py): tilts, gamma and a mirror
+    (in scope: few should be flagged), and the framing proxies for adult films."""
+    import ood_data
+
+    images, _, _ = decode_folder(folder, loaded.input_size)
+    chests = [image[..., 0] for image in images]
+    altered = {**ood_data.in_scope_variants(chests),
+               **{name: ood_data.scale_proxies(chests)[name] for name in ("square_film", "adult_framing")}}
+    out = {}
+    for name, variant in altered.items():
+        stacked = np.stack(variant)[..., None]
+        out[name] = rates_by_category(loaded, detector, None, stacked, [{}] * len(stacked),
+                                      ["all"] * len(stacked), batch_size)["all"]
+    return out
+
+
+def rates_by_category(loaded, detector, baseline, images, metas, categories, batch_size: int) -> dict:
     from core.scope import compile_scope_forward, extract_features, metadata_reason, population_of
 
-    images, metas, categories = decode_folder(folder, loaded.input_size)
     forward = compile_scope_forward(loaded.keras_model, detector.layers)
     _, blocks = extract_features(forward, images, batch_size)
     _, reasons = detector.assess(blocks[:-1], images.astype(np.float32) / 255.0)
@@ -157,6 +185,8 @@ def main(argv=None) -> int:
     ood = flag_rates(loaded, loaded.scope_detector, baseline, args.ood, args.batch_size)
     in_scope = {str(folder): flag_rates(loaded, loaded.scope_detector, baseline, folder, args.batch_size)
                 for folder in (args.in_scope or [SITE])}
+    variants = ({str(folder): variant_rates(loaded, loaded.scope_detector, folder, args.batch_size)
+                 for folder in (args.in_scope or [SITE])} if args.variants else None)
     rule = [c for c in ood if not c.startswith("proxies")]
     total = sum(ood[c]["n"] for c in rule)
     summary = {key: round(sum(ood[c][key] * ood[c]["n"] for c in rule) / total, 4)
@@ -165,6 +195,7 @@ def main(argv=None) -> int:
     print(json.dumps({
         "model": loaded.card.label, "device": device, "detector": loaded.scope_detector.summary(),
         "ood_flagged": summary, "ood_images": total, "ood_by_category": ood, "in_scope_flagged": in_scope,
+        **({"in_scope_variants_flagged": variants} if variants else {}),
         "cost": cost_ms(loaded, args.batch_size, images),
     }))
     return 0

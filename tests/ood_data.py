@@ -199,6 +199,25 @@ def scale_proxies(chest_images: list[np.ndarray], seed: int = 0) -> dict[str, li
     return out
 
 
+def in_scope_variants(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """In-scope chest X-rays altered as real films can be: the scope check should pass most.
+
+    tilt_5 / tilt_10 / tilt_15: turned by that many degrees, alternately left and right (edges
+    replicated); gamma_0.7 / gamma_1.5: brighter / darker; mirrored: left-right.
+    """
+    out: dict[str, list[np.ndarray]] = {"tilt_5": [], "tilt_10": [], "tilt_15": [], "gamma_0.7": [],
+                                        "gamma_1.5": [], "mirrored": []}
+    for i, image in enumerate(chest_images):
+        side = image.shape[0]
+        for degrees in (5, 10, 15):
+            turn = cv2.getRotationMatrix2D((side / 2, side / 2), degrees if i % 2 else -degrees, 1.0)
+            out[f"tilt_{degrees}"].append(cv2.warpAffine(image, turn, (side, side), borderMode=cv2.BORDER_REPLICATE))
+        for gamma in (0.7, 1.5):
+            out[f"gamma_{gamma}"].append(np.round(255 * (image / 255.0) ** gamma).astype(np.uint8))
+        out["mirrored"].append(np.ascontiguousarray(image[:, ::-1]))
+    return out
+
+
 def load_chest_images(paths: list[Path]) -> list[np.ndarray]:
     from core.loader import load_image
 
