@@ -76,13 +76,14 @@ def fit_in_memory(loaded, folder: Path, false_flag_rate: float, batch_size: int)
     train, _ = training_samples(folder, loaded.card)
     fit_part, held_part = heldout_split(train, HELDOUT_FRACTION, 0)
     size = loaded.input_size
-    fit_x, _, _ = decode_samples(fit_part, size)
+    fit_x, fit_kept, _ = decode_samples(fit_part, size)
     held_x, _, _ = decode_samples(held_part, size)
     layers = scope_layers(loaded.keras_model, loaded.card.architecture)
     forward = compile_scope_forward(loaded.keras_model, layers)
     _, fit_blocks = extract_features(forward, fit_x, batch_size)
     _, held_blocks = extract_features(forward, held_x, batch_size)
-    detector = fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate, layout_images=(fit_x, held_x))
+    detector = fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate, layout_images=(fit_x, held_x),
+                                 fit_labels=[s.label for s in fit_kept])
     baseline = Baseline.fit(fit_blocks[len(layers) - 1], held_blocks[len(layers) - 1], false_flag_rate)
     return detector, baseline
 

@@ -10,10 +10,11 @@ Two parts, both cheap enough to run on every screened image:
   criteria that share the stated false-flag rate:
   - a shrinkage-covariance (Ledoit-Wolf) Gaussian per feature block, where the
     blocks are mean+std pooled activations of the model's layers at its last
-    two resolutions plus a small image-statistics block (thumbnail layout,
-    intensity histogram, edges at three scales). Each block's Mahalanobis
-    distance is standardised on held-out training images and the blocks are
-    summed ("unlike the training images": other kinds of images);
+    two resolutions (one Gaussian per class when the labels are known; the
+    distance is to the nearest) plus a small image-statistics block (thumbnail
+    layout, intensity histogram, edges at three scales). Each block's
+    Mahalanobis distance is standardised on held-out training images and the
+    blocks are summed ("unlike the training images": other kinds of images);
   - `LayoutCheck`: a classifier that tells a training image as it is from the
     same image turned, flipped, cropped closer or widened, on its 24x24 layout
     (self-supervised geometric transforms, after Golan & El-Yaniv 2018). A
@@ -343,6 +344,54 @@ class GaussianBlock:
         return (_spread_scale(self.distance(features)) - self.center) / self.spread
 
 
+@dataclass
+class ClassGaussians:
+    """One shrinkage Gaussian per training class on one block; the distance is to the
+    nearest (class-conditional Mahalanobis, Lee et al. 2018): an image need only be
+    typical of one class, so each Gaussian can be tighter than one over both."""
+    members: list[GaussianBlock]
+    center: float = 0.0
+    spread: float = 1.0
+
+    @classmethod
+    def fit(cls, features: np.ndarray, labels: np.ndarray) -> "ClassGaussians":
+        x, labels = np.asarray(features), np.asarray(labels)
+        return cls([GaussianBlock.fit(x[labels == label]) for label in np.unique(labels)])
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        return np.min([member.distance(features) for member in self.members], axis=0)
+
+    def standardised(self, features: np.ndarray) -> np.ndarray:
+        return (_spread_scale(self.distance(features)) - self.center) / self.spread
+
+
+def _members(block) -> list[GaussianBlock]:
+    return block.members if isinstance(block, ClassGaussians) else [block]
+
+
+MIN_CLASS_IMAGES = 50  # fewer images of a class than this: one Gaussian over all classes
+
+
+def _fit_block(features: np.ndarray, labels: np.ndarray | None):
+    """Class-conditional where every class has enough images, else one Gaussian."""
+    if labels is not None:
+        names, counts = np.unique(np.asarray(labels), return_counts=True)
+        if len(names) > 1 and counts.min() >= MIN_CLASS_IMAGES:
+            return ClassGaussians.fit(features, labels)
+    return GaussianBlock.fit(features)
+
+
+def _gaussian_arrays(prefix: str, block: GaussianBlock) -> dict[str, np.ndarray]:
+    return {f"{prefix}_mean": block.mean, f"{prefix}_scale": block.scale,
+            f"{prefix}_components": block.components.astype(np.float32), f"{prefix}_variances": block.variances}
+
+
+def _gaussian_from(arrays, prefix: str, rest: float, center: float = 0.0, spread: float = 1.0) -> GaussianBlock:
+    return GaussianBlock(*(arrays[f"{prefix}_{k}"].astype(np.float64) for k in ("mean", "scale", "components",
+                                                                                "variances")),
+                         rest, center, spread)
+
+
 def layout_thumbnails(batch: np.ndarray, side: int = LAYOUT_SIDE) -> np.ndarray:
     """Model inputs (N, S, S, 1) in [0, 1] (or uint8 images) -> (N, side*side) area-averaged layouts."""
     import cv2
@@ -497,7 +546,7 @@ class LayoutCheck:
 @dataclass
 class ScopeDetector:
     layers: list[str]  # model layers pooled, in feature order; IMAGE_STATS always follows
-    blocks: list[GaussianBlock]
+    blocks: list  # GaussianBlock or ClassGaussians, one per layer, then the image statistics
     threshold: float
     false_flag_rate: float  # of the whole detector (both criteria) on held-out training images
     counts: dict = field(default_factory=dict)  # fit / held-out image counts
@@ -543,14 +592,17 @@ class ScopeDetector:
     def summary(self) -> dict:
         """What the model card records (plain JSON)."""
         return {
-            "method": "sum of standardised Mahalanobis distances (Ledoit-Wolf shrinkage) over "
-                      "mean+std pooled layer features and image statistics; fitted on training images only"
+            "method": "sum of standardised Mahalanobis distances (Ledoit-Wolf shrinkage"
+                      + ("; layer blocks class-conditional, nearest class" if any(
+                          isinstance(b, ClassGaussians) for b in self.blocks) else "")
+                      + ") over mean+std pooled layer features and image statistics; fitted on training images only"
                       + ("; plus a layout check (turned, flipped, cropped closer, widened)" if self.layout else ""),
             "layers": list(self.layers), "blocks": self.block_names,
             "false_flag_rate": self.false_flag_rate, "threshold": self.threshold,
             "heldout_flag_rate": self.heldout_flag_rate, **self.counts,
-            "block_dims": [int(b.mean.shape[0]) for b in self.blocks],
-            "components": [int(b.components.shape[0]) for b in self.blocks],
+            "block_dims": [int(_members(b)[0].mean.shape[0]) for b in self.blocks],
+            "components": [int(_members(b)[0].components.shape[0]) for b in self.blocks],
+            "gaussians_per_block": [len(_members(b)) for b in self.blocks],
             **({"layout": self.layout.summary()} if self.layout else {}),
         }
 
@@ -564,12 +616,14 @@ class ScopeDetector:
             "count_values": np.array([float(v) for v in self.counts.values()]),
         }
         for i, block in enumerate(self.blocks):
-            arrays.update({
-                f"b{i}_mean": block.mean, f"b{i}_scale": block.scale,
-                f"b{i}_components": block.components.astype(np.float32),
-                f"b{i}_variances": block.variances,
-                f"b{i}_stats": np.array([block.rest_variance, block.center, block.spread]),
-            })
+            if isinstance(block, ClassGaussians):
+                arrays[f"b{i}_stats"] = np.array([np.nan, block.center, block.spread])
+                arrays[f"b{i}_member_rest"] = np.array([m.rest_variance for m in block.members])
+                for j, member in enumerate(block.members):
+                    arrays.update(_gaussian_arrays(f"b{i}m{j}", member))
+            else:
+                arrays.update(_gaussian_arrays(f"b{i}", block))
+                arrays[f"b{i}_stats"] = np.array([block.rest_variance, block.center, block.spread])
         if self.layout is not None:
             arrays.update(self.layout.to_arrays())
         return arrays
@@ -580,10 +634,12 @@ class ScopeDetector:
         blocks = []
         for i in range(len(layers) + 1):
             rest, center, spread = (float(v) for v in arrays[f"b{i}_stats"])
-            blocks.append(GaussianBlock(
-                arrays[f"b{i}_mean"].astype(np.float64), arrays[f"b{i}_scale"].astype(np.float64),
-                arrays[f"b{i}_components"].astype(np.float64), arrays[f"b{i}_variances"].astype(np.float64),
-                rest, center, spread))
+            if f"b{i}_member_rest" in arrays:
+                members = [_gaussian_from(arrays, f"b{i}m{j}", float(r))
+                           for j, r in enumerate(arrays[f"b{i}_member_rest"])]
+                blocks.append(ClassGaussians(members, center, spread))
+            else:
+                blocks.append(_gaussian_from(arrays, f"b{i}", rest, center, spread))
         counts = {str(k): int(v) for k, v in zip(arrays["count_keys"], arrays["count_values"])}
         layout = LayoutCheck.from_arrays(arrays) if "layout_coef" in arrays else None
         return cls(layers, blocks, float(arrays["threshold"]), float(arrays["false_flag_rate"]),
@@ -621,9 +677,12 @@ def extract_features(forward, images_uint8: np.ndarray, batch_size: int = 64):
 
 def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_blocks: list[np.ndarray],
                       false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE,
-                      layout_images: tuple[np.ndarray, np.ndarray] | None = None) -> ScopeDetector:
+                      layout_images: tuple[np.ndarray, np.ndarray] | None = None,
+                      fit_labels=None) -> ScopeDetector:
     """Fit each block's Gaussian on `fit_blocks`, standardise and threshold on `heldout_blocks`.
 
+    With `fit_labels` (the fit images' classes) the layer blocks get one
+    Gaussian per class (`ClassGaussians`); the image statistics keep one.
     With `layout_images` (the same fit and held-out images, uint8) the layout
     check is fitted too and the two criteria get half the false-flag rate each;
     `heldout_flag_rate` is then their union's.
@@ -636,8 +695,11 @@ def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_b
                          f"(got {n_fit} and {n_held})")
     own_rate = false_flag_rate / 2 if layout_images is not None else false_flag_rate
     blocks, combined = [], np.zeros(n_held)
-    for fit_x, held_x in zip(fit_blocks, heldout_blocks):
-        block = GaussianBlock.fit(fit_x)
+    labels = None if fit_labels is None else np.asarray([str(label) for label in fit_labels])
+    if labels is not None and len(labels) != n_fit:
+        raise ValueError(f"{len(labels)} labels for {n_fit} fit images")
+    for index, (fit_x, held_x) in enumerate(zip(fit_blocks, heldout_blocks)):
+        block = _fit_block(fit_x, labels if index < len(layers) else None)
         scaled = _spread_scale(block.distance(held_x))
         block.center = float(np.median(scaled))
         # A robust spread (normal-consistent MAD), floored so one tight block cannot dominate.
@@ -671,8 +733,10 @@ def heldout_patients(samples: list, fraction: float, seed: int) -> tuple[list, l
 
 def fit_scope_detector(keras_model, train_images_uint8: np.ndarray, heldout_images_uint8: np.ndarray,
                        false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, architecture: str | None = None,
-                       batch_size: int = 64) -> ScopeDetector:
+                       batch_size: int = 64, train_labels=None) -> ScopeDetector:
     """Fit the content detector on a model's own training images (uint8 (N, S, S, 1)).
+
+    `train_labels` (their classes, optional) make the layer Gaussians class-conditional.
 
     `heldout_images_uint8` are training-distribution images the Gaussians did
     not see (e.g. other training patients): they set each block's scale and the
@@ -683,4 +747,4 @@ def fit_scope_detector(keras_model, train_images_uint8: np.ndarray, heldout_imag
     _, fit_blocks = extract_features(forward, train_images_uint8, batch_size)
     _, held_blocks = extract_features(forward, heldout_images_uint8, batch_size)
     return fit_from_features(layers, fit_blocks, held_blocks, false_flag_rate,
-                             layout_images=(train_images_uint8, heldout_images_uint8))
+                             layout_images=(train_images_uint8, heldout_images_uint8), fit_labels=train_labels)

@@ -386,7 +386,7 @@ def _fit_scope(model, arch: str, train_s, train_cache, seed: int, log):
     try:
         fit_s, held_s = heldout_patients(train_s, 0.2, seed)  # the rule `fit-scope` uses too
         return fit_scope_detector(model, _rows(train_cache, train_s, fit_s), _rows(train_cache, train_s, held_s),
-                                  architecture=arch)
+                                  architecture=arch, train_labels=[s.label for s in fit_s])
     except Exception as exc:  # a detector that cannot be fitted must not lose the trained model
         log(f"scope detector not fitted: {exc}")
         return None

@@ -444,3 +444,55 @@ def test_a_saved_layout_check_keeps_its_own_classes(layout_check, chest_split):
     assert len(older.reasons(chest_split[2][:, ::-1, ::-1])) == len(chest_split[2])
     with pytest.raises(ValueError, match="not known"):
         LayoutCheck.from_arrays({**arrays, "layout_classes": np.array(["as_trained", "sideways"] + [""] * 5)})
+
+
+@pytest.fixture(scope="module")
+def class_conditional(tiny_detector, chest_split):
+    """The tiny model's detector fitted again with the fit images' classes (chest_split's order)."""
+    from core.scope import fit_scope_detector
+
+    model, _ = tiny_detector
+    fit, held, _ = chest_split
+    order = np.random.default_rng(0).permutation(400)
+    labels = np.array(["NORMAL"] * 200 + ["PNEUMONIA"] * 200)[order[:250]]
+    return fit_scope_detector(model, fit, held, false_flag_rate=0.05, architecture="custom_cnn",
+                              train_labels=labels)
+
+
+def test_layer_gaussians_are_class_conditional_when_classes_are_known(tiny_detector, class_conditional,
+                                                                     chest_split, tmp_path):
+    from core.scope import ClassGaussians
+
+    model, _ = tiny_detector
+    detector = class_conditional
+    assert [type(b).__name__ for b in detector.blocks] == ["ClassGaussians", "ClassGaussians", "GaussianBlock"]
+    assert detector.summary()["gaussians_per_block"] == [2, 2, 1]
+    unseen = chest_split[2]
+    assert np.mean(detector.flags(_scores(model, detector, unseen))) <= 0.2
+    for name, images in _out_of_scope_images(unseen).items():
+        assert np.all(detector.flags(_scores(model, detector, images))), name
+    # nearest class: never farther than the farthest one, and equal to one of them
+    block = detector.blocks[0]
+    from core.scope import compile_scope_forward
+
+    features = compile_scope_forward(model, detector.layers)(unseen[:5].astype(np.float32) / 255.0)[1][0]
+    each = np.stack([m.distance(features) for m in block.members])
+    np.testing.assert_allclose(block.distance(features), each.min(axis=0))
+    path = tmp_path / "cc.scope.npz"
+    detector.save(path)
+    again = ScopeDetector.load(path)
+    assert isinstance(again.blocks[1], ClassGaussians) and len(again.blocks[1].members) == 2
+    np.testing.assert_allclose(_scores(model, again, unseen[:8]), _scores(model, detector, unseen[:8]),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_too_few_images_of_a_class_fall_back_to_one_gaussian(chest_split):
+    from core.scope import MIN_CLASS_IMAGES, GaussianBlock
+
+    rng = np.random.default_rng(0)
+    fit, held = rng.normal(size=(200, 6)), rng.normal(size=(40, 6))
+    labels = ["NORMAL"] * (MIN_CLASS_IMAGES - 1) + ["PNEUMONIA"] * (200 - MIN_CLASS_IMAGES + 1)
+    detector = fit_from_features(["a"], [fit, fit[:, :4]], [held, held[:, :4]], 0.05, fit_labels=labels)
+    assert all(isinstance(b, GaussianBlock) for b in detector.blocks)
+    with pytest.raises(ValueError, match="labels for"):
+        fit_from_features(["a"], [fit, fit[:, :4]], [held, held[:, :4]], 0.05, fit_labels=labels[:10])
