@@ -7,7 +7,8 @@
   metadata rules), with the content reasons given, on each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
   on each --in-scope folder (default: ../shared/data/chest_xray/site_validation);
 - with --variants, flag rates on each --in-scope folder's images tilted 5/10/15
-  degrees, brighter/darker (gamma 0.7/1.5), mirrored (few should be flagged),
+  degrees, brighter/darker (gamma 0.7/1.5), mirrored, padded with a black
+  border (few should be flagged),
   and re-framed like a square or portrait adult film (square_film,
   adult_framing: most should be);
 - the same for a plain Mahalanobis on the model's global-average-pooled last
@@ -113,20 +114,47 @@ def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dic
 
 
 def variant_rates(loaded, detector, folder: Path, batch_size: int) -> dict:
-    """Flag rates on the folder's images altered (tests/ood_data.py): tilts, gamma and a mirror
-    (in scope: few should be flagged), and the framing proxies for adult films."""
+    """Flag rates on the folder's images altered (tests/ood_data.py): tilts, gamma, a mirror and
+    a black border (in scope: few should be flagged), and the framing proxies for adult films.
+
+    Where the folder is labelled (NORMAL/ and PNEUMONIA/), also what the alteration does to
+    the model: AUROC, sensitivity and specificity at the card's threshold, all images counted
+    (so "original" says how far each alteration moves the calls the check should guard).
+    """
     import ood_data
 
-    images, _, _ = decode_folder(folder, loaded.input_size)
+    images, _, categories = decode_folder(folder, loaded.input_size)
     chests = [image[..., 0] for image in images]
-    altered = {**ood_data.in_scope_variants(chests),
+    altered = {"original": chests, **ood_data.in_scope_variants(chests),
                **{name: ood_data.scale_proxies(chests)[name] for name in ("square_film", "adult_framing")}}
+    truth = np.array([str(c).upper() == "PNEUMONIA" for c in categories])
+    labelled = set(str(c).upper() for c in categories) == {"NORMAL", "PNEUMONIA"}
+    from core.screening import compile_forward
+
+    forward = compile_forward(loaded.keras_model)
     out = {}
     for name, variant in altered.items():
         stacked = np.stack(variant)[..., None]
         out[name] = rates_by_category(loaded, detector, None, stacked, [{}] * len(stacked),
                                       ["all"] * len(stacked), batch_size)["all"]
+        if labelled:
+            out[name]["model"] = model_metrics(loaded, forward, stacked, truth, batch_size)
     return out
+
+
+def model_metrics(loaded, forward, images, truth, batch_size: int) -> dict:
+    """The calibrated model's AUROC, sensitivity and specificity at its card's threshold."""
+    from sklearn.metrics import roc_auc_score
+
+    from core.calibration import apply_temperature
+
+    raw = np.concatenate([forward(images[i:i + batch_size].astype(np.float32) / 255.0)
+                          for i in range(0, len(images), batch_size)])
+    probs = apply_temperature(raw, float(loaded.card.temperature or 1.0))
+    called = probs >= float(loaded.card.threshold)
+    return {"auroc": round(float(roc_auc_score(truth, probs)), 4),
+            "sensitivity": round(float(called[truth].mean()), 4),
+            "specificity": round(float(1.0 - called[~truth].mean()), 4)}
 
 
 def rates_by_category(loaded, detector, baseline, images, metas, categories, batch_size: int) -> dict:

@@ -203,10 +203,11 @@ def in_scope_variants(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarr
     """In-scope chest X-rays altered as real films can be: the scope check should pass most.
 
     tilt_5 / tilt_10 / tilt_15: turned by that many degrees, alternately left and right (edges
-    replicated); gamma_0.7 / gamma_1.5: brighter / darker; mirrored: left-right.
+    replicated); gamma_0.7 / gamma_1.5: brighter / darker; mirrored: left-right; black_border_5:
+    inside a uniform black frame 5 % of the side wide (padding, as some exports add).
     """
     out: dict[str, list[np.ndarray]] = {"tilt_5": [], "tilt_10": [], "tilt_15": [], "gamma_0.7": [],
-                                        "gamma_1.5": [], "mirrored": []}
+                                        "gamma_1.5": [], "mirrored": [], "black_border_5": []}
     for i, image in enumerate(chest_images):
         side = image.shape[0]
         for degrees in (5, 10, 15):
@@ -215,6 +216,9 @@ def in_scope_variants(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarr
         for gamma in (0.7, 1.5):
             out[f"gamma_{gamma}"].append(np.round(255 * (image / 255.0) ** gamma).astype(np.uint8))
         out["mirrored"].append(np.ascontiguousarray(image[:, ::-1]))
+        pad = int(round(side * 0.05))
+        out["black_border_5"].append(cv2.resize(cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
+                                                (side, side), interpolation=cv2.INTER_AREA))
     return out
 
 
