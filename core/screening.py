@@ -272,7 +272,8 @@ class Screener:
                 continue
             i = next(outputs)
             result = self._result(item, probability=float(probs[i]), cam=None if cams is None else cams[i])
-            self._check_scope(result, *((float(scope[0][i]), scope[1][i]) if scope is not None else (None, "")))
+            score, reason = (float(scope[0][i]), scope[1][i]) if scope is not None else (None, "")
+            self._check_scope(result, score, reason)
             yield result
 
     def _check_scope(self, result: ScreenResult, score: float | None, content_reason: str) -> None:
