@@ -329,7 +329,12 @@ class GaussianBlock:
         return (projected * projected / self.variances).sum(axis=1) + residual / self.rest_variance
 
     def standardised(self, features: np.ndarray) -> np.ndarray:
-        return (_spread_scale(self.distance(features)) - self.center) / self.spread
+        return _standardised(self, features)
+
+
+def _standardised(block, features: np.ndarray) -> np.ndarray:
+    """A block's distance on the scale of its held-out training images (GaussianBlock, ClassGaussians)."""
+    return (_spread_scale(block.distance(features)) - block.center) / block.spread
 
 
 @dataclass
@@ -350,7 +355,7 @@ class ClassGaussians:
         return np.min([member.distance(features) for member in self.members], axis=0)
 
     def standardised(self, features: np.ndarray) -> np.ndarray:
-        return (_spread_scale(self.distance(features)) - self.center) / self.spread
+        return _standardised(self, features)
 
 
 def _members(block) -> list[GaussianBlock]:
@@ -361,8 +366,9 @@ MIN_CLASS_IMAGES = 50  # fewer images of a class than this: one Gaussian over al
 
 
 def _fit_block(features: np.ndarray, labels: np.ndarray | None):
-    """Class-conditional where every class has enough images, else one Gaussian."""
-    if labels is not None:
+    """Class-conditional where every image has a class and every class has enough images,
+    else one Gaussian (a split file may list paths without labels: "")."""
+    if labels is not None and all(labels):
         names, counts = np.unique(np.asarray(labels), return_counts=True)
         if len(names) > 1 and counts.min() >= MIN_CLASS_IMAGES:
             return ClassGaussians.fit(features, labels)

@@ -72,13 +72,9 @@ _LAYOUT_TRANSFORMS = {
 }
 
 
-# The inverse of each turn, on (S, S, 1) images.
-_TURN_BACK = {
-    "rotated_180": lambda image: image[::-1, ::-1],
-    "flipped_vertical": lambda image: image[::-1],
-    "rotated_90": lambda image: np.rot90(image, 3),
-    "rotated_270": lambda image: np.rot90(image),
-}
+# The transform that undoes each turn.
+_TURN_BACK = {"rotated_180": "rotated_180", "flipped_vertical": "flipped_vertical",
+              "rotated_90": "rotated_270", "rotated_270": "rotated_90"}
 
 
 def transformed_layouts(images_uint8: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +87,11 @@ def transformed_layouts(images_uint8: np.ndarray, seed: int = 0) -> tuple[np.nda
         layouts.append(layout_thumbnails(np.stack([np.ascontiguousarray(transform(i, rng)) for i in images])[..., None]))
         labels.append(np.full(len(images), k))
     return np.concatenate(layouts), np.concatenate(labels)
+
+
+def _surprise(probabilities: np.ndarray) -> np.ndarray:
+    """-log P(as trained): the layout score."""
+    return -np.log(np.clip(probabilities[:, 0], 1e-300, 1.0))
 
 
 @dataclass
@@ -133,7 +134,7 @@ class LayoutCheck:
         return odds / odds.sum(axis=1, keepdims=True)
 
     def scores(self, batch: np.ndarray) -> np.ndarray:
-        return -np.log(np.clip(self.probabilities(batch)[:, 0], 1e-300, 1.0))
+        return _surprise(self.probabilities(batch))
 
     def reasons(self, batch: np.ndarray) -> list[str]:
         """"" or the reason of the most likely transform, per image."""
@@ -148,14 +149,15 @@ class LayoutCheck:
         statistics) rejects it.
         """
         probs = self.probabilities(batch)
-        flagged = -np.log(np.clip(probs[:, 0], 1e-300, 1.0)) > self.threshold
+        flagged = _surprise(probs) > self.threshold
         likeliest = probs[:, 1:].argmax(axis=1) + 1
         reasons = [LAYOUT_REASONS[self.classes[k]] if flag else "" for flag, k in zip(flagged, likeliest)]
         turned_back = np.zeros(len(reasons), bool)
         for k, name in enumerate(self.classes):
             rows = np.flatnonzero(flagged & (likeliest == k))
             if len(rows) and name in _TURN_BACK:
-                undone = np.stack([np.ascontiguousarray(_TURN_BACK[name](image)) for image in np.asarray(batch)[rows]])
+                undo = _LAYOUT_TRANSFORMS[_TURN_BACK[name]]
+                undone = np.stack([np.ascontiguousarray(undo(image, None)) for image in np.asarray(batch)[rows]])
                 passes = self.scores(undone) <= self.threshold
                 turned_back[rows] = passes & plausible(undone) if plausible is not None else passes
         return reasons, turned_back

@@ -496,3 +496,13 @@ def test_too_few_images_of_a_class_fall_back_to_one_gaussian(chest_split):
     assert all(isinstance(b, GaussianBlock) for b in detector.blocks)
     with pytest.raises(ValueError, match="labels for"):
         fit_from_features(["a"], [fit, fit[:, :4]], [held, held[:, :4]], 0.05, fit_labels=labels[:10])
+
+
+def test_labels_with_unknown_classes_give_one_gaussian():
+    from core.scope import GaussianBlock
+
+    rng = np.random.default_rng(1)
+    fit, held = rng.normal(size=(200, 6)), rng.normal(size=(40, 6))
+    labels = ["NORMAL"] * 100 + ["PNEUMONIA"] * 99 + [""]  # a split file listed one path without its label
+    detector = fit_from_features(["a"], [fit, fit[:, :4]], [held, held[:, :4]], 0.05, fit_labels=labels)
+    assert all(isinstance(b, GaussianBlock) for b in detector.blocks)

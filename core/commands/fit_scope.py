@@ -76,10 +76,9 @@ def fit_scope(folder, model_name: str, false_flag_rate: float = 0.01, split_json
     size = int(entry.card.input_size)
     fit_x, fit_kept, bad_fit = decode_samples(fit_part, size)
     held_x, _, bad_held = decode_samples(heldout_part, size)
-    labels = [s.label for s in fit_kept]  # a split file may list paths only: then no classes
     detector = fit_scope_detector(loaded.keras_model, fit_x, held_x, false_flag_rate,
                                   architecture=entry.card.architecture, batch_size=batch_size,
-                                  train_labels=labels if all(label is not None for label in labels) else None)
+                                  train_labels=[s.label for s in fit_kept])
     detector.counts.update(unreadable=len(bad_fit) + len(bad_held))
     save_scope_detector(entry, detector)
     return {"model": entry.label, "images_from": source, **entry.card.scope_detector}
