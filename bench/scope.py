@@ -4,8 +4,9 @@
                           [--fit TRAIN_FOLDER] [--false-flag-rate 0.01] [--variants]
 
 - flag rates of the content detector (both criteria; and of detector +
-  metadata rules), with the content reasons given, on each category folder of OOD_DIR (packaging/make_ood_set.py writes one) and
-  on each --in-scope folder (default: ../shared/data/chest_xray/site_validation);
+  metadata rules), with the content reasons given, on each category folder
+  of OOD_DIR (packaging/make_ood_set.py writes one) and on each --in-scope
+  folder (default: ../shared/data/chest_xray/site_validation);
 - with --variants, flag rates on each --in-scope folder's images tilted 5/10/15
   degrees, brighter/darker (gamma 0.7/1.5), mirrored, padded with a black
   border (few should be flagged),
@@ -70,12 +71,12 @@ def decode_folder(folder: Path, size: int):
 
 def fit_in_memory(loaded, folder: Path, false_flag_rate: float, batch_size: int):
     """Ours and the baseline, fitted on the same split of the model's training images."""
-    from core.commands.fit_scope import HELDOUT_FRACTION, heldout_split, training_samples
-    from core.scope import compile_scope_forward, extract_features, fit_from_features, scope_layers
+    from core.commands.fit_scope import HELDOUT_FRACTION, training_samples
+    from core.scope import compile_scope_forward, extract_features, fit_from_features, heldout_patients, scope_layers
     from core.training import decode_samples
 
     train, _ = training_samples(folder, loaded.card)
-    fit_part, held_part = heldout_split(train, HELDOUT_FRACTION, 0)
+    fit_part, held_part = heldout_patients(train, HELDOUT_FRACTION, 0)
     size = loaded.input_size
     fit_x, fit_kept, _ = decode_samples(fit_part, size)
     held_x, _, _ = decode_samples(held_part, size)
@@ -108,65 +109,30 @@ class Baseline:
         return self.lw.mahalanobis(pooled[:, : pooled.shape[1] // 2]) > self.threshold
 
 
-def flag_rates(loaded, detector, baseline, folder: Path, batch_size: int) -> dict:
-    images, metas, categories = decode_folder(folder, loaded.input_size)
-    return rates_by_category(loaded, detector, baseline, images, metas, categories, batch_size)
+def check(forward, detector, images, batch_size: int) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """(raw probabilities, content reason per image, feature blocks) of uint8 images, in one pass."""
+    from core.scope import extract_features
 
-
-def variant_rates(loaded, detector, folder: Path, batch_size: int) -> dict:
-    """Flag rates on the folder's images altered (tests/ood_data.py): tilts, gamma, a mirror and
-    a black border (in scope: few should be flagged), and the framing proxies for adult films.
-
-    Where the folder is labelled (NORMAL/ and PNEUMONIA/), also what the alteration does to
-    the model: AUROC, sensitivity and specificity at the card's threshold, all images counted
-    (so "original" says how far each alteration moves the calls the check should guard).
-    """
-    import ood_data
-
-    images, _, categories = decode_folder(folder, loaded.input_size)
-    chests = [image[..., 0] for image in images]
-    altered = {"original": chests, **ood_data.in_scope_variants(chests),
-               **{name: ood_data.scale_proxies(chests)[name] for name in ("square_film", "adult_framing")}}
-    truth = np.array([str(c).upper() == "PNEUMONIA" for c in categories])
-    labelled = set(str(c).upper() for c in categories) == {"NORMAL", "PNEUMONIA"}
-    from core.screening import compile_forward
-
-    forward = compile_forward(loaded.keras_model)
-    out = {}
-    for name, variant in altered.items():
-        stacked = np.stack(variant)[..., None]
-        out[name] = rates_by_category(loaded, detector, None, stacked, [{}] * len(stacked),
-                                      ["all"] * len(stacked), batch_size)["all"]
-        if labelled:
-            out[name]["model"] = model_metrics(loaded, forward, stacked, truth, batch_size)
-    return out
-
-
-def model_metrics(loaded, forward, images, truth, batch_size: int) -> dict:
-    """The calibrated model's AUROC, sensitivity and specificity at its card's threshold."""
-    from sklearn.metrics import roc_auc_score
-
-    from core.calibration import apply_temperature
-
-    raw = np.concatenate([forward(images[i:i + batch_size].astype(np.float32) / 255.0)
-                          for i in range(0, len(images), batch_size)])
-    probs = apply_temperature(raw, float(loaded.card.temperature or 1.0))
-    called = probs >= float(loaded.card.threshold)
-    return {"auroc": round(float(roc_auc_score(truth, probs)), 4),
-            "sensitivity": round(float(called[truth].mean()), 4),
-            "specificity": round(float(1.0 - called[~truth].mean()), 4)}
-
-
-def rates_by_category(loaded, detector, baseline, images, metas, categories, batch_size: int) -> dict:
-    from core.scope import compile_scope_forward, extract_features, metadata_reason, population_of
-
-    forward = compile_scope_forward(loaded.keras_model, detector.layers)
-    _, blocks = extract_features(forward, images, batch_size)
+    probs, blocks = extract_features(forward, images, batch_size)
     _, reasons = detector.assess(blocks[:-1], images.astype(np.float32) / 255.0)
-    content = np.array([bool(r) for r in reasons])
+    return probs, reasons, blocks
+
+
+def flag_rates(forward, loaded, detector, baseline, decoded, batch_size: int) -> dict:
+    """Flag rates per category folder of one decoded folder (see `decode_folder`)."""
+    from core.scope import metadata_reason, population_of
+
+    images, metas, categories = decoded
+    _, reasons, blocks = check(forward, detector, images, batch_size)
     population = population_of(loaded.card)
-    by_meta = np.array([bool(metadata_reason(m, population)) for m in metas])
+    by_meta = [bool(metadata_reason(m, population)) for m in metas]
     base = baseline.flags(blocks[len(detector.layers) - 1]) if baseline else None
+    return rates_by_category(reasons, categories, by_meta, base)
+
+
+def rates_by_category(reasons: list[str], categories: list[str], by_meta=None, base=None) -> dict:
+    content = np.array([bool(r) for r in reasons])
+    by_meta = np.zeros(len(reasons), bool) if by_meta is None else np.asarray(by_meta, bool)
     out = {}
     for category in sorted(set(categories)):
         mask = np.array([c == category for c in categories])
@@ -176,6 +142,45 @@ def rates_by_category(loaded, detector, baseline, images, metas, categories, bat
         if base is not None:
             out[category]["baseline"] = round(float(base[mask].mean()), 4)
     return out
+
+
+def variant_rates(forward, loaded, detector, decoded, batch_size: int) -> dict:
+    """Flag rates on a decoded folder's images altered (tests/ood_data.py): tilts, gamma, a mirror
+    and a black border (in scope: few should be flagged), and the framing proxies for adult films.
+
+    Where the folder is labelled (NORMAL/ and PNEUMONIA/), also what the alteration does to
+    the model: AUROC, sensitivity and specificity at the card's threshold, all images counted
+    (so "original" says how far each alteration moves the calls the check should guard).
+    """
+    import ood_data
+
+    images, _, categories = decoded
+    chests = [image[..., 0] for image in images]
+    proxies = ood_data.scale_proxies(chests)
+    altered = {"original": chests, **ood_data.in_scope_variants(chests),
+               **{name: proxies[name] for name in ("square_film", "adult_framing")}}
+    truth = np.array([str(c).upper() == "PNEUMONIA" for c in categories])
+    labelled = set(str(c).upper() for c in categories) == {"NORMAL", "PNEUMONIA"}
+    out = {}
+    for name, variant in altered.items():
+        probs, reasons, _ = check(forward, detector, np.stack(variant)[..., None], batch_size)
+        out[name] = rates_by_category(reasons, ["all"] * len(reasons))["all"]
+        if labelled:
+            out[name]["model"] = model_metrics(loaded, probs, truth)
+    return out
+
+
+def model_metrics(loaded, raw_probabilities, truth) -> dict:
+    """The calibrated model's AUROC, sensitivity and specificity at its card's threshold."""
+    from sklearn.metrics import roc_auc_score
+
+    from core.calibration import apply_temperature
+
+    probs = apply_temperature(raw_probabilities, float(loaded.card.temperature or 1.0))
+    called = probs >= float(loaded.card.threshold)
+    return {"auroc": round(float(roc_auc_score(truth, probs)), 4),
+            "sensitivity": round(float(called[truth].mean()), 4),
+            "specificity": round(float(1.0 - called[~truth].mean()), 4)}
 
 
 def cost_ms(loaded, batch_size: int, images: np.ndarray, repeats: int = 5) -> dict:
@@ -211,20 +216,27 @@ def main(argv=None) -> int:
         loaded.scope_detector, baseline = fit_in_memory(loaded, args.fit, args.false_flag_rate, args.batch_size)
     if loaded.scope_detector is None:
         raise SystemExit("error: the model has no scope detector: fit one (pneumoscan-cli fit-scope) or pass --fit")
-    ood = flag_rates(loaded, loaded.scope_detector, baseline, args.ood, args.batch_size)
-    in_scope = {str(folder): flag_rates(loaded, loaded.scope_detector, baseline, folder, args.batch_size)
-                for folder in (args.in_scope or [SITE])}
-    variants = ({str(folder): variant_rates(loaded, loaded.scope_detector, folder, args.batch_size)
-                 for folder in (args.in_scope or [SITE])} if args.variants else None)
+    from core.scope import compile_scope_forward
+
+    detector = loaded.scope_detector
+    forward = compile_scope_forward(loaded.keras_model, detector.layers)  # traced once for every folder
+    ood_decoded = decode_folder(args.ood, loaded.input_size)
+    ood = flag_rates(forward, loaded, detector, baseline, ood_decoded, args.batch_size)
+    in_scope, variants = {}, {}
+    for folder in args.in_scope or [SITE]:
+        decoded = decode_folder(folder, loaded.input_size)
+        in_scope[str(folder)] = flag_rates(forward, loaded, detector, baseline, decoded, args.batch_size)
+        if args.variants:
+            variants[str(folder)] = variant_rates(forward, loaded, detector, decoded, args.batch_size)
     rule = [c for c in ood if not c.startswith("proxies")]
     total = sum(ood[c]["n"] for c in rule)
     summary = {key: round(sum(ood[c][key] * ood[c]["n"] for c in rule) / total, 4)
                for key in ("content", "content_or_metadata", *(("baseline",) if baseline else ()))}
-    images, _, _ = decode_folder(args.ood, loaded.input_size)
+    images = ood_decoded[0]
     print(json.dumps({
         "model": loaded.card.label, "device": device, "detector": loaded.scope_detector.summary(),
         "ood_flagged": summary, "ood_images": total, "ood_by_category": ood, "in_scope_flagged": in_scope,
-        **({"in_scope_variants_flagged": variants} if variants else {}),
+        **({"in_scope_variants_flagged": variants} if args.variants else {}),
         "cost": cost_ms(loaded, args.batch_size, images),
     }))
     return 0
