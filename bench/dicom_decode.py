@@ -36,7 +36,7 @@ def make_dicom(folder: Path, side: int) -> Path:
 
 
 def measure(path: Path, max_side, runs: int) -> dict:
-    from core.loader import load_image
+    from core.imaging.loader import load_image
 
     load_image(path, max_side=max_side)  # warm the file cache
     times = []

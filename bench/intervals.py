@@ -3,9 +3,9 @@
     python bench/intervals.py [--repeats 5]
 
 - bootstrap_auroc_s: median seconds for the stratified 1000-resample AUROC
-  interval (core.metrics.bootstrap_auroc_ci) at several set sizes; target
+  interval (core.training.metrics.bootstrap_auroc_ci) at several set sizes; target
   well under 1 s for a few hundred images (the wizard recomputes it per model);
-- site_fit_s: median seconds for core.site_calibration.fit_site_calibration
+- site_fit_s: median seconds for core.training.site_calibration.fit_site_calibration
   (temperature with grouped cross-validation, threshold, cross-validated
   operating point, intervals) on synthetic scores of site_validation's size.
 No model runs here: screening cost is bench/screening.py's.
@@ -40,10 +40,10 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def main() -> None:
-    from core.dataset import Sample
-    from core.metrics import bootstrap_auroc_ci
-    from core.registry import ModelCard
-    from core.site_calibration import fit_site_calibration
+    from core.training.dataset import Sample
+    from core.training.metrics import bootstrap_auroc_ci
+    from core.models.registry import ModelCard
+    from core.training.site_calibration import fit_site_calibration
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)

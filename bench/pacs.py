@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     from core.pacs.nodes import Node
     from core.pacs.screening_adapter import ScreeningAdapter
     from core.pacs.service import PacsService, ServiceConfig
-    from core.screening import configure_for_screening
-    from core.store import ResultStore
+    from core.screening.screener import configure_for_screening
+    from core.reading.store import ResultStore
     from orthanc_server import ORTHANC_BINARY, ORTHANC_AET, Orthanc, wait_for
     from pacs_fixtures import NODE_AET, c_store
     from pacs_helpers import from_image

@@ -35,8 +35,8 @@ def main(argv=None) -> int:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from core.results import NEGATIVE, POSITIVE, ScreenResult
-    from core.review import NEEDS_REVIEW
+    from core.screening.results import NEGATIVE, POSITIVE, ScreenResult
+    from core.reading.review import NEEDS_REVIEW
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
 

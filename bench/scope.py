@@ -54,8 +54,8 @@ def parse_args(argv=None):
 
 def decode_folder(folder: Path, size: int):
     """(uint8 inputs (N, S, S, 1), metas, category per image) for every readable file below folder."""
-    from core.loader import ImageLoadError, discover
-    from core.preprocessing import load_for_model, to_uint8
+    from core.imaging.loader import ImageLoadError, discover
+    from core.imaging.preprocessing import load_for_model, to_uint8
 
     images, metas, categories = [], [], []
     for path in discover(folder):
@@ -71,9 +71,9 @@ def decode_folder(folder: Path, size: int):
 
 def fit_in_memory(loaded, folder: Path, false_flag_rate: float, batch_size: int):
     """Ours and the baseline, fitted on the same split of the model's training images."""
-    from core.commands.fit_scope import HELDOUT_FRACTION, training_samples
-    from core.scope import compile_scope_forward, extract_features, fit_from_features, heldout_patients, scope_layers
-    from core.training import decode_samples
+    from core.cli.fit_scope import HELDOUT_FRACTION, training_samples
+    from core.models.scope import compile_scope_forward, extract_features, fit_from_features, heldout_patients, scope_layers
+    from core.training.trainer import decode_samples
 
     train, _ = training_samples(folder, loaded.card)
     fit_part, held_part = heldout_patients(train, HELDOUT_FRACTION, 0)
@@ -111,7 +111,7 @@ class Baseline:
 
 def check(forward, detector, images, batch_size: int) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
     """(raw probabilities, content reason per image, feature blocks) of uint8 images, in one pass."""
-    from core.scope import extract_features
+    from core.models.scope import extract_features
 
     probs, blocks = extract_features(forward, images, batch_size)
     _, reasons = detector.assess(blocks[:-1], images.astype(np.float32) / 255.0)
@@ -120,7 +120,7 @@ def check(forward, detector, images, batch_size: int) -> tuple[np.ndarray, list[
 
 def flag_rates(forward, loaded, detector, baseline, decoded, batch_size: int) -> dict:
     """Flag rates per category folder of one decoded folder (see `decode_folder`)."""
-    from core.scope import metadata_reason, population_of
+    from core.models.scope import metadata_reason, population_of
 
     images, metas, categories = decoded
     _, reasons, blocks = check(forward, detector, images, batch_size)
@@ -174,7 +174,7 @@ def model_metrics(loaded, raw_probabilities, truth) -> dict:
     """The calibrated model's AUROC, sensitivity and specificity at its card's threshold."""
     from sklearn.metrics import roc_auc_score
 
-    from core.calibration import apply_temperature
+    from core.models.calibration import apply_temperature
 
     probs = apply_temperature(raw_probabilities, float(loaded.card.temperature or 1.0))
     called = probs >= float(loaded.card.threshold)
@@ -187,7 +187,7 @@ def cost_ms(loaded, batch_size: int, images: np.ndarray, repeats: int = 5) -> di
     """ms per image of Screener.predict_batch without and with the check (same batches)."""
     import dataclasses
 
-    from core.screening import Screener
+    from core.screening.screener import Screener
 
     batch = images[:batch_size].astype(np.float32) / 255.0
     timings = {}
@@ -206,8 +206,8 @@ def cost_ms(loaded, batch_size: int, images: np.ndarray, repeats: int = 5) -> di
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.registry import load_model
-    from core.screening import configure_for_screening
+    from core.models.registry import load_model
+    from core.screening.screener import configure_for_screening
 
     device = configure_for_screening()
     loaded = load_model(args.model, scope=args.fit is None)
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         loaded.scope_detector, baseline = fit_in_memory(loaded, args.fit, args.false_flag_rate, args.batch_size)
     if loaded.scope_detector is None:
         raise SystemExit("error: the model has no scope detector: fit one (pneumoscan-cli fit-scope) or pass --fit")
-    from core.scope import compile_scope_forward
+    from core.models.scope import compile_scope_forward
 
     detector = loaded.scope_detector
     forward = compile_scope_forward(loaded.keras_model, detector.layers)  # traced once for every folder

@@ -10,13 +10,13 @@ repo), repeated to --images files, and measures in one run:
 - ratio: end-to-end / model-only (how well decoding hides behind inference);
 - naive_images_per_s: the published notebooks' loop (cv2.imread, resize,
   model.predict on one image), on a subset;
-- images_per_s_study: core.study_screening.screen_study as the app runs it
+- images_per_s_study: core.screening.study.screen_study as the app runs it
   (decode once for model input + thumbnail, results committed to a scratch store);
 - gradcam_images_per_s: end-to-end with Grad-CAM on (gradcam_ratio: against the
   same pass on ready inputs);
 - scope_check / scope_cost: whether the model's scope detector ran (with the
   card's temperature, every pass above includes it) and what it adds to the
-  model-only step (core.scope; fit one with `pneumoscan-cli fit-scope`);
+  model-only step (core.models.scope; fit one with `pneumoscan-cli fit-scope`);
 - peak_rss_mb: the process's peak resident memory.
 
 Timings on a shared machine (e.g. with training running) are noisy.
@@ -62,7 +62,7 @@ def load_or_build_model(name):
     The default is looked up by name, not as "whatever is installed", so a stray
     test model in the registry cannot stand in for the shipped one.
     """
-    from core.registry import DEFAULT_MODEL, LoadedModel, ModelCard, ModelError, load_model
+    from core.models.registry import DEFAULT_MODEL, LoadedModel, ModelCard, ModelError, load_model
 
     try:
         loaded = load_model(name or DEFAULT_MODEL)
@@ -70,7 +70,7 @@ def load_or_build_model(name):
     except ModelError as exc:
         if name:
             raise SystemExit(f"error: {exc}")
-        from core.models import GRADCAM_LAYER, build_model
+        from core.models.architectures import GRADCAM_LAYER, build_model
 
         card = ModelCard(name="mobilenet_v2-untrained", architecture="mobilenet_v2", input_size=224,
                          threshold=0.5, gradcam_layer=GRADCAM_LAYER, sha256="untrained")
@@ -78,7 +78,7 @@ def load_or_build_model(name):
 
 
 def sample_paths(count: int) -> list[Path]:
-    from core.loader import discover
+    from core.imaging.loader import discover
 
     unique = discover(SAMPLE_DIR)
     if not unique:
@@ -100,8 +100,8 @@ def time_study(screener, paths) -> float:
     """Images/s through screen_study (store writes and thumbnails included), nothing reused."""
     import tempfile
 
-    from core.store import ResultStore
-    from core.study_screening import screen_study
+    from core.reading.store import ResultStore
+    from core.screening.study import screen_study
 
     with tempfile.TemporaryDirectory(prefix="pneumoscan-bench-") as scratch, \
             ResultStore(Path(scratch) / "bench.sqlite3") as store:
@@ -119,8 +119,8 @@ def decoded_batches(screener, paths) -> list:
     """A few batches of model inputs decoded beforehand (for the model-only timing)."""
     import numpy as np
 
-    from core.loader import load_image
-    from core.preprocessing import to_model_input
+    from core.imaging.loader import load_image
+    from core.imaging.preprocessing import to_model_input
 
     size, bs = screener.input_size, screener.batch_size
     decoded = np.stack([to_model_input(load_image(p, max_side=screener.max_side).pixels, size)
@@ -201,7 +201,7 @@ def scope_model_cost(loaded, screener, paths, batch_size: int, workers: int):
     """Model-only time with the scope check over without it, minus one (None without a detector)."""
     import dataclasses
 
-    from core.screening import Screener
+    from core.screening.screener import Screener
 
     if getattr(loaded, "scope_detector", None) is None:
         return None
@@ -216,7 +216,7 @@ def scope_model_cost(loaded, screener, paths, batch_size: int, workers: int):
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.screening import (Screener, configure_for_screening, configure_tensorflow,
+    from core.screening.screener import (Screener, configure_for_screening, configure_tensorflow,
                                 default_decode_workers)
 
     if args.intra_op_threads is None:

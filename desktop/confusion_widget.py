@@ -7,9 +7,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
-from core.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
+from core.reading.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
                          TRUE_POSITIVE)
-from core.session import OUT_OF_SCOPE_QUEUE
+from core.reading.session import OUT_OF_SCOPE_QUEUE
 from desktop.text import wrapping
 
 # (row, column) of each cell: truth down the side, AI call across the top.

@@ -10,7 +10,7 @@ from datetime import datetime
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from core.results import SCREEN_ANYWAY
+from core.screening.results import SCREEN_ANYWAY
 from desktop.results_model import format_study_date, status_text
 from desktop.text import breakable, wrapping
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.csvsafe import neutral_row
-from core.results import DISAGREE, NEGATIVE, POSITIVE
+from core.screening.results import DISAGREE, NEGATIVE, POSITIVE
 
 CSV_COLUMNS = ("file", "path", "patient_id", "view", "study_date", "probability", "threshold", "ai_call",
                "truth", "reader_decision", "reader_label", "decision_ai_call", "reader", "decision_time",

@@ -25,7 +25,7 @@ def _keras_model(source):
     """A LoadedModel (has keras_model) as is; a registry entry is loaded once and kept."""
     if getattr(source, "keras_model", None) is not None:
         return source.keras_model
-    from core.registry import load_model
+    from core.models.registry import load_model
 
     key = source.card.sha256
     with _lock:
@@ -38,10 +38,10 @@ def _keras_model(source):
 def compute_fine_map(source, path: str) -> np.ndarray:
     """The fine map (h, w) float32 in [0, 1] of one file (file and model work: call on a worker).
 
-    `source` is a core.registry.ModelEntry or a LoadedModel whose card has `fine_cam`.
+    `source` is a core.models.registry.ModelEntry or a LoadedModel whose card has `fine_cam`.
     """
-    from core.gradcam import gradcam_for
-    from core.preprocessing import load_for_model
+    from core.models.gradcam import gradcam_for
+    from core.imaging.preprocessing import load_for_model
 
     fine = fine_cam_of(source.card)
     if fine is None:

@@ -200,7 +200,7 @@ class InboxPanel(QDockWidget):
 
         def work():
             from core.pacs.inbox_summary import InboxSummariser
-            from core.store import ResultStore
+            from core.reading.store import ResultStore
 
             if not Path(inbox).is_dir():
                 return key, None, []
@@ -340,7 +340,7 @@ class InboxPanel(QDockWidget):
 
 def _default_model_hash(model: str | None) -> str | None:
     """The configured model's hash from its card (no TensorFlow), None when there is none."""
-    from core.registry import ModelError, find_model
+    from core.models.registry import ModelError, find_model
 
     try:
         return find_model(model or None).card.sha256 or None
@@ -351,7 +351,7 @@ def _default_model_hash(model: str | None) -> str | None:
 def _build_results(folder: str, model: str | None):
     from core.pacs.export import build_study_results
     from core.pacs.screening_adapter import ScreeningAdapter
-    from core.store import ResultStore
+    from core.reading.store import ResultStore
 
     with ResultStore() as store:
         return build_study_results(folder, ScreeningAdapter(model), store)

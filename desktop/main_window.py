@@ -1,4 +1,4 @@
-"""The PneumoScan main window: a view over a core.session.ReadingSession, plus wiring.
+"""The PneumoScan main window: a view over a core.reading.session.ReadingSession, plus wiring.
 
 The session owns the reading state (rows, threshold, filter, queue, cursor,
 decisions, undo, sign-off); this window builds the panes (desktop.window_actions,
@@ -14,8 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
-from core.results import POSITIVE
-from core.session import ReadingSession
+from core.screening.results import POSITIVE
+from core.reading.session import ReadingSession
 from desktop import notices, study_job as job_events
 from desktop.fine_map import fine_map_source
 from desktop.reading_keys import ReadingKeys

@@ -9,7 +9,7 @@ from desktop.model_notes import model_tooltip
 
 def list_entries():
     """(entries, default) from the registry (file work: run on a worker)."""
-    from core.registry import find_model, list_models
+    from core.models.registry import find_model, list_models
 
     entries = list_models()
     try:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QTableView,
                                QVBoxLayout)
 
-from core.registry import ModelEntry, ModelError, delete_model, list_models, rename_model
+from core.models.registry import ModelEntry, ModelError, delete_model, list_models, rename_model
 
 COLUMNS = ("Name", "Version", "Source", "Architecture", "Created", "Threshold", "AUROC")
 
@@ -24,7 +24,7 @@ def _cell(entry: ModelEntry, column: int):
 
 
 class ModelTableModel(QAbstractTableModel):
-    """Rows are core.registry.ModelEntry, in list_models order (shipped first)."""
+    """Rows are core.models.registry.ModelEntry, in list_models order (shipped first)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)

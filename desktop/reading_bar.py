@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from core.results import AGREE, DISAGREE, UNSURE
+from core.screening.results import AGREE, DISAGREE, UNSURE
 from desktop.text import wrapping
 
 CUE_ON = "Decision keys on: A agree, D disagree, U unsure, Ctrl+Z undo"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
-from core.results import AGREE, DISAGREE, UNSURE
+from core.screening.results import AGREE, DISAGREE, UNSURE
 
 DECISION_KEYS = {Qt.Key.Key_A: AGREE, Qt.Key.Key_D: DISAGREE, Qt.Key.Key_U: UNSURE}
 PRESET_KEYS = {Qt.Key.Key_1: 0, Qt.Key.Key_2: 1, Qt.Key.Key_3: 2, Qt.Key.Key_4: 3, Qt.Key.Key_5: 4}

@@ -1,4 +1,4 @@
-"""The results table: a Qt model over a core.session.ReadingSession (it holds no data).
+"""The results table: a Qt model over a core.reading.session.ReadingSession (it holds no data).
 
 Row i of the table is `session.visible_keys()[i]`: the session filters and
 orders, so the table and the viewer can never disagree about the image. Header
@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QImage
 
-from core.results import OUT_OF_SCOPE, POSITIVE
-from core.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
+from core.screening.results import OUT_OF_SCOPE, POSITIVE
+from core.reading.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
 
 # What a reader scans first comes first: file, AI call, probability, own decision; then the grouping.
 COL_THUMBNAIL, COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_READER, COL_PATIENT, COL_VIEW, COL_STUDY_CALL, \

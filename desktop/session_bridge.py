@@ -1,9 +1,9 @@
-"""Qt signals for a core.session.ReadingSession (the session itself knows no Qt)."""
+"""Qt signals for a core.reading.session.ReadingSession (the session itself knows no Qt)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from core import session as events
+from core.reading import session as events
 
 
 class SessionSignals(QObject):
@@ -14,7 +14,7 @@ class SessionSignals(QObject):
     queueChanged = Signal(object)  # queue kind or None
     cursorChanged = Signal(object)  # path key or None
     decisionChanged = Signal(str)  # path key
-    signOffChanged = Signal(object)  # core.store.SignOff or None
+    signOffChanged = Signal(object)  # core.reading.store.SignOff or None
 
     def __init__(self, session, parent=None):
         super().__init__(parent)

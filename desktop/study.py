@@ -10,9 +10,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.discovery import discover_study
-from core.loader import label_from_path
-from core.results import NEGATIVE, POSITIVE
+from core.imaging.discovery import discover_study
+from core.imaging.loader import label_from_path
+from core.screening.results import NEGATIVE, POSITIVE
 
 LABELS_FILE = "labels.csv"
 

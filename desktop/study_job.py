@@ -1,7 +1,7 @@
 """Opening a study, as one generator for a superqt worker (each yield: progress + cancel point).
 
 Runs on a worker thread: scans the folder, reads the reader's decisions and the
-sign-off, then screens through core.study_screening.screen_study (stored
+sign-off, then screens through core.screening.study.screen_study (stored
 results first, all at once; the model is loaded only if something is left to
 screen). Yields `(event, payload)` pairs; returns the run summary.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 SCANNED = "scanned"  # desktop.study.StudyFiles
 DECISIONS = "decisions"  # ({path: Decision}, SignOff | None, {path: screen-anyway Decision})
-PLAN = "plan"  # core.study_screening.StudyPlan
+PLAN = "plan"  # core.screening.study.StudyPlan
 STORED = "stored"  # [ScreenResult] reused from the store, all at once
 STARTED = "started"  # (files to screen, device) once the model is ready
 RESULT = "result"  # (ScreenResult, QImage | None) screened now
@@ -24,7 +24,7 @@ _THUMBNAIL_BATCH = 32
 @dataclass
 class StudyRequest:
     folder: str
-    model_entry: object  # core.registry.ModelEntry
+    model_entry: object  # core.models.registry.ModelEntry
     threshold: float
     gradcam: bool = True
     db_path: str | None = None  # None: the user's results store
@@ -32,9 +32,9 @@ class StudyRequest:
 
 
 def study_job(request: StudyRequest, cancel: threading.Event):
-    from core.registry import load_model
-    from core.store import ResultStore
-    from core.study_screening import STORED as STORED_ITEM, THUMBNAIL, plan_study, screen_study
+    from core.models.registry import load_model
+    from core.reading.store import ResultStore
+    from core.screening.study import STORED as STORED_ITEM, THUMBNAIL, plan_study, screen_study
     from desktop.study import scan_study
     from desktop.workers import THUMBNAIL_SIZE, grey_to_qimage
 

@@ -11,7 +11,7 @@ dialog never waits: `release_jobs(owner)` discards its jobs (cancelled, their
 reports dropped) and they end on their own; `after_end(fn)` runs clean-up on
 the worker thread once the job's function has returned.
 
-`run_training` adapts `core.training.train` (callbacks + cancel event) to the
+`run_training` adapts `core.training.trainer.train` (callbacks + cancel event) to the
 report function, so the wizard drives exactly the code `pneumoscan-cli train`
 runs.
 """
@@ -124,7 +124,7 @@ class BackgroundJob(QObject):
     @Slot(object)
     def _on_errored(self, exc) -> None:
         if self.cancel_event.is_set():
-            self._finish("cancelled", self.cancelled)  # e.g. core.training.TrainingCancelled
+            self._finish("cancelled", self.cancelled)  # e.g. core.training.trainer.TrainingCancelled
             return
         if not type(exc).__module__.startswith("core."):
             traceback.print_exception(exc)  # unexpected: keep the trace for a bug report
@@ -169,12 +169,12 @@ def run_training(config) -> Callable[[Report, threading.Event], object]:
     """A job function that trains `config` and returns the TrainOutcome.
 
     Reports ("batch", epoch, batch, steps, loss), ("epoch", epoch, record) and
-    ("log", message). The cancel event goes straight to core.training, which
+    ("log", message). The cancel event goes straight to core.training.trainer, which
     checks it after every batch and raises TrainingCancelled; train() never
     touches the registry, so a cancelled run leaves no model behind.
     """
     def job(report: Report, cancel: threading.Event):
-        from core.training import train
+        from core.training.trainer import train
 
         def on_batch(epoch, batch, steps, logs):
             report((BATCH, epoch, batch, steps, logs.get("loss")))

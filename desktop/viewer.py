@@ -7,7 +7,7 @@ is a table look-up on a display-sized copy, cheap enough for a live drag.
 Recently shown images stay in a small cache, so stepping back is instant.
 
 Heatmaps: the cam values are drawn as they are (an absolute [0, 1] scale from
-core.gradcam), never re-scaled to each map's own maximum. For an image the AI
+core.models.gradcam), never re-scaled to each map's own maximum. For an image the AI
 calls normal the overlay starts hidden; H shows it, faintly. "Fine map" (shown
 when the model's card has `fine_cam`) swaps in the finer map of the image on
 screen, computed on a worker (desktop.fine_map).
@@ -90,7 +90,7 @@ def heatmap_rgba(cam: np.ndarray, shape) -> QImage:
     """Grad-CAM grid -> RGBA image at `shape`; cold regions stay transparent."""
     import cv2
 
-    from core.gradcam import upsample
+    from core.models.gradcam import upsample
 
     heat = upsample(cam, shape)
     heat8 = np.round(heat * 255.0).astype(np.uint8)
@@ -102,7 +102,7 @@ def heatmap_rgba(cam: np.ndarray, shape) -> QImage:
 
 def load_view_image(key: str, cam: np.ndarray | None) -> ViewImage:
     """File + Grad-CAM -> ViewImage (file work: call on a worker thread)."""
-    from core.loader import load_image
+    from core.imaging.loader import load_image
 
     loaded = load_image(key, max_side=VIEW_MAX_SIDE)
     levels = np.round(np.clip(loaded.pixels, 0.0, 1.0) * (LEVELS - 1)).astype(np.uint16)

@@ -5,8 +5,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QToolButton
 
-from core.review import NEEDS_REVIEW
-from core.session import OUT_OF_SCOPE_QUEUE
+from core.reading.review import NEEDS_REVIEW
+from core.reading.session import OUT_OF_SCOPE_QUEUE
 from desktop.reading_keys import SHORTCUTS
 from desktop.threshold_control import ThresholdControl
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
                                QTableView, QVBoxLayout, QWidget)
 
-from core.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES
+from core.reading.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES
 from desktop.reading_bar import ReadingBar
 from desktop.results_model import COL_THUMBNAIL
 from desktop.review_panel import ReviewPanel

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QImage
 
 # superqt is imported on first use, not at start-up (it loads all its widgets: ~0.3 s).
-THUMBNAIL_SIZE = 56  # core.study_screening.THUMBNAIL_SIDE
+THUMBNAIL_SIZE = 56  # core.screening.study.THUMBNAIL_SIDE
 _long_pool: QThreadPool | None = None
 
 
@@ -105,7 +105,7 @@ class StoreWorker(QObject):
 
     def _get_store(self):
         if self._store is None:
-            from core.store import ResultStore
+            from core.reading.store import ResultStore
             self._store = ResultStore(self._db_path)
         return self._store
 
@@ -119,7 +119,7 @@ class StoreWorker(QObject):
         start_worker(worker, self._pool)
 
     def session_submit(self, job, on_done=None) -> None:
-        """The `submit` a core.session.ReadingSession expects."""
+        """The `submit` a core.reading.session.ReadingSession expects."""
         self.submit(job, on_done)
 
     def close(self, timeout_ms: int = 5_000) -> None:

@@ -1,4 +1,4 @@
-"""Regenerate core/shipped_models.py from the models in models/.
+"""Regenerate core/models/shipped.py from the models in models/.
 
 Run after replacing a shipped model (`python packaging/hash_shipped_models.py`),
 then commit both. The registry trusts a shipped model only when its file's
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "core" / "shipped_models.py"
+TABLE = ROOT / "core" / "models" / "shipped.py"
 
 HEADER = '''"""SHA-256 of every model shipped in models/, built into the package.
 

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import ood_data
-    from core.loader import discover
+    from core.imaging.loader import discover
 
     chest = discover(args.chest_folder)
     if not chest:
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
             counts[name] = len(images)
     dicom_dir = args.out / "dicom"
     dicom_dir.mkdir(parents=True, exist_ok=True)
-    from core.loader import ImageLoadError, load_image
+    from core.imaging.loader import ImageLoadError, load_image
 
     for path in ood_data.pydicom_test_files():
         try:

@@ -63,7 +63,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from core import paths
-    from core.registry import entry_from_file, load_model, load_scope_detector, save_model, save_scope_detector
+    from core.models.registry import entry_from_file, load_model, load_scope_detector, save_model, save_scope_detector
 
     staged = entry_from_file(args.staged)
     loaded = load_model(staged)
@@ -93,8 +93,8 @@ def main() -> int:
 
 def record_site(name: str) -> int:
     from core import paths
-    from core.registry import _atomic_write_text, entry_from_file
-    from core.site_calibration import site_validation_record
+    from core.models.registry import _atomic_write_text, entry_from_file
+    from core.training.site_calibration import site_validation_record
 
     entry = entry_from_file(paths.shipped_models_dir() / f"{name}.keras")
     site = (ROOT / SITE).resolve()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-POSITIVES, NEGATIVES = 70, 45  # enough for a 97 % sensitivity target (core.metrics.evidence_shortfall)
+POSITIVES, NEGATIVES = 70, 45  # enough for a 97 % sensitivity target (core.training.metrics.evidence_shortfall)
 
 
 def write_site_folder(folder, positives=POSITIVES, negatives=NEGATIVES, seed=0):
@@ -34,7 +34,7 @@ def brightness_model(size: int = 32, weight: float = 12.0, bias: float = -6.0):
 
 
 def save_brightness_model(directory, name="tiny", training_folder=None, **kw):
-    from core.registry import ModelCard, save_model
+    from core.models.registry import ModelCard, save_model
 
     card = ModelCard(name=name, architecture="tiny_cnn", input_size=32, threshold=0.5,
                      training_data={"folder": str(training_folder)} if training_folder else {})

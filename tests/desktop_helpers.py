@@ -74,8 +74,8 @@ def make_study(root: Path, per_class: int = 3, dicom: bool = True, bad_file: boo
 
 def save_tiny_model(directory: Path, threshold: float = 0.5, version: int = 1, seed: int = 7) -> Path:
     """A 64 px custom CNN saved with its card into `directory` (once per session)."""
-    from core.models import build_model
-    from core.registry import ModelCard, save_model
+    from core.models.architectures import build_model
+    from core.models.registry import ModelCard, save_model
 
     import keras
     keras.utils.set_random_seed(seed)

@@ -1,4 +1,4 @@
-"""Tiny Keras models and stand-ins for core.registry.LoadedModel (engine tests).
+"""Tiny Keras models and stand-ins for core.models.registry.LoadedModel (engine tests).
 
 Kept tiny (32-64 px, a few thousand weights) because the test machine has two
 cores shared with background training.
@@ -25,7 +25,7 @@ class FakeCard:
 
 @dataclass
 class FakeLoadedModel:
-    """Same attributes as core.registry.LoadedModel."""
+    """Same attributes as core.models.registry.LoadedModel."""
     keras_model: object
     card: FakeCard = field(default_factory=FakeCard)
 
@@ -78,8 +78,8 @@ def write_images(folder: Path, count: int, size: int = 48, seed: int = 0, suffix
 
 def save_tiny_model(directory: Path, name: str = "tiny", size: int = 32, threshold: float = 0.5, seed: int = 0,
                     conv_name: str = "last_conv"):
-    """A tiny CNN registered through core.registry (`.keras` + card); returns the ModelEntry."""
-    from core.registry import ModelCard, save_model
+    """A tiny CNN registered through core.models.registry (`.keras` + card); returns the ModelEntry."""
+    from core.models.registry import ModelCard, save_model
 
     card = ModelCard(name=name, architecture="tiny_cnn", version=1, input_size=size, threshold=threshold)
     return save_model(tiny_cnn(size, seed=seed, conv_name=conv_name), card, directory=directory)

@@ -2,7 +2,7 @@
 
 Categories (name -> list of grey uint8 images):
 - dicom_*: pydicom's bundled test files (CT, MR, US, NM, RGB photos...), decoded
-  through core.loader, so the content check sees them without their metadata;
+  through core.imaging.loader, so the content check sees them without their metadata;
 - document, photo, noise, gradient, checkerboard: drawn here;
 - inverted, upside_down, rotated_90, one_lung: transforms of real chest X-rays.
 
@@ -34,7 +34,7 @@ def dicom_images(limit: int | None = None, names: tuple[str, ...] = ()) -> dict[
 
     import pydicom
 
-    from core.loader import ImageLoadError, load_image
+    from core.imaging.loader import ImageLoadError, load_image
 
     by_modality: dict[str, list[np.ndarray]] = {}
     seen = set()
@@ -223,7 +223,7 @@ def in_scope_variants(chest_images: list[np.ndarray]) -> dict[str, list[np.ndarr
 
 
 def load_chest_images(paths: list[Path]) -> list[np.ndarray]:
-    from core.loader import load_image
+    from core.imaging.loader import load_image
 
     return [_to_side(load_image(p, max_side=2 * SIDE).pixels) for p in paths]
 

@@ -19,14 +19,14 @@ def tiny_model_entry(tmp_path_factory):
 @pytest.fixture(scope="session")
 def adapter(tiny_model_entry):
     from core.pacs.screening_adapter import ScreeningAdapter
-    from core.registry import load_model
+    from core.models.registry import load_model
 
     return ScreeningAdapter(loaded_model=load_model(tiny_model_entry))
 
 
 @pytest.fixture
 def store(tmp_path):
-    from core.store import ResultStore
+    from core.reading.store import ResultStore
 
     with ResultStore(tmp_path / "results.sqlite3") as store:
         yield store

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from calibration_helpers import NEGATIVES, POSITIVES, brightness_model, save_brightness_model, write_site_folder
-from core import cli, paths
-from core.calibration import apply_temperature
-from core.metrics import (binary_metrics, bootstrap_auroc_ci, bootstrap_aurocs, evidence_shortfall,
+from core import cli
+from core import paths
+from core.models.calibration import apply_temperature
+from core.training.metrics import (binary_metrics, bootstrap_auroc_ci, bootstrap_aurocs, evidence_shortfall,
                           metrics_with_ci, negatives_needed, positives_needed, wilson_interval)
 
 
@@ -92,7 +93,7 @@ def test_how_many_cases_a_sensitivity_target_needs():
 
 # ---------------------------------------------------------------- temperature choice
 def test_temperature_is_refitted_only_where_it_helps():
-    from core.site_calibration import choose_temperature
+    from core.training.site_calibration import choose_temperature
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 2, 400)
@@ -125,9 +126,9 @@ def site(tmp_path_factory):
 
 
 def _raw(entry, folder):
-    from core.dataset import labelled_samples
-    from core.raw_scoring import raw_probabilities
-    from core.registry import load_model
+    from core.training.dataset import labelled_samples
+    from core.screening.raw_scoring import raw_probabilities
+    from core.models.registry import load_model
 
     samples = labelled_samples(folder)
     raw, errors = raw_probabilities(load_model(entry), [s.path for s in samples])
@@ -146,7 +147,7 @@ def test_calibrate_refuses_a_small_folder_and_says_how_many_more(tiny, tmp_path,
 
 
 def test_calibrate_registers_same_weights_with_a_threshold_on_the_calibrated_scale(tiny, site, capsys):
-    from core.registry import find_model, sha256_of
+    from core.models.registry import find_model, sha256_of
 
     assert cli.main(["calibrate", str(site), "--model", "tiny", "--name", "tiny-ward"]) == 0
     out = capsys.readouterr().out
@@ -186,7 +187,7 @@ def test_calibrate_registers_same_weights_with_a_threshold_on_the_calibrated_sca
 
 
 def test_calibrated_entry_is_selectable_and_evaluate_uses_its_temperature(tiny, site, capsys, tmp_path):
-    from core.registry import find_model
+    from core.models.registry import find_model
 
     assert cli.main(["calibrate", str(site), "--model", "tiny"]) == 0  # default name "<model>-site"
     capsys.readouterr()
@@ -206,7 +207,7 @@ def test_calibrated_entry_is_selectable_and_evaluate_uses_its_temperature(tiny, 
 
     with open(rows, newline="") as fh:
         shown = {r["path"]: float(r["probability"]) for r in csv.DictReader(fh)}
-    from core.dataset import labelled_samples
+    from core.training.dataset import labelled_samples
 
     expected = apply_temperature(raw, first.card.temperature)
     for sample, p in zip(labelled_samples(site), expected):
@@ -221,7 +222,7 @@ def test_calibrated_entry_is_selectable_and_evaluate_uses_its_temperature(tiny, 
 
 
 def test_evaluate_applies_a_cards_temperature(home, site, capsys):
-    from core.registry import ModelCard, save_model
+    from core.models.registry import ModelCard, save_model
     card = ModelCard(name="warm", architecture="tiny_cnn", input_size=32, threshold=0.5, temperature=2.5)
     entry = save_model(brightness_model(weight=30.0, bias=-15.0), card, paths.user_models_dir())
     assert cli.main(["evaluate", str(site), "--model", "warm", "--json"]) == 0
@@ -234,7 +235,7 @@ def test_evaluate_applies_a_cards_temperature(home, site, capsys):
 
 
 def test_without_model_calibrate_starts_from_the_default(tiny, site, capsys):
-    from core import registry
+    from core.models import registry
 
     registry.set_default_model("tiny")  # the user's choice of default (a preference file in home)
     assert cli.main(["calibrate", str(site)]) == 0
@@ -242,7 +243,7 @@ def test_without_model_calibrate_starts_from_the_default(tiny, site, capsys):
 
 
 def test_copy_takes_sidecar_files_along_and_never_overwrites(tiny, tmp_path):
-    from core.registry import ModelError, register_copy
+    from core.models.registry import ModelError, register_copy
 
     sidecar = tiny.keras_path.with_name(tiny.keras_path.stem + ".scope.npz")
     sidecar.write_bytes(b"detector arrays")
@@ -259,8 +260,8 @@ def test_copy_takes_sidecar_files_along_and_never_overwrites(tiny, tmp_path):
 
 
 def test_site_validation_record_measures_a_model_as_it_is(home, site):
-    from core.registry import ModelCard, save_model
-    from core.site_calibration import site_validation_record
+    from core.models.registry import ModelCard, save_model
+    from core.training.site_calibration import site_validation_record
 
     card = ModelCard(name="warm", architecture="tiny_cnn", input_size=32, threshold=0.6, temperature=2.0)
     entry = save_model(brightness_model(), card, paths.user_models_dir())

@@ -4,10 +4,11 @@ import json
 import pytest
 
 from conftest import copy_small_study
-from core import cli, paths
-from core.commands.evaluate import JSON_KEYS
-from core.models import build_model
-from core.registry import ModelCard, save_model
+from core import cli
+from core import paths
+from core.cli.evaluate import JSON_KEYS
+from core.models.architectures import build_model
+from core.models.registry import ModelCard, save_model
 
 
 @pytest.fixture()

@@ -8,8 +8,8 @@ import cv2
 import pytest
 
 from core import cli
-from core.screening import Screener
-from core.store import ResultStore
+from core.screening.screener import Screener
+from core.reading.store import ResultStore
 from engine_models import save_tiny_model, write_images
 
 HEADER = ["path", "probability", "prediction", "threshold", "model", "error", "scope"]
@@ -86,7 +86,7 @@ def test_results_go_to_the_store_and_are_reused(home, study, model_file, capsys,
 
 
 def store_hash(model_file) -> str:
-    from core.registry import entry_from_file
+    from core.models.registry import entry_from_file
 
     return entry_from_file(model_file).card.sha256
 
@@ -148,7 +148,7 @@ def test_heatmaps_need_the_gradcam_layer(home, study, tmp_path, capsys):
 
 
 def test_progress_line(capsys):
-    from core.commands.screen import Progress
+    from core.cli.screen import Progress
 
     progress = Progress(3, enabled=True)
     for _ in range(3):

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from core.dataset import class_counts, grouped_split, labelled_samples, patient_id
+from core.training.dataset import class_counts, grouped_split, labelled_samples, patient_id
 
 
 def test_patient_ids_follow_the_kermany_file_names():

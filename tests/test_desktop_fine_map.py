@@ -36,7 +36,7 @@ class Loaded:
 def loaded():
     import keras
 
-    from core.models import FINE_CAM_LAYER, build_model
+    from core.models.architectures import FINE_CAM_LAYER, build_model
 
     keras.utils.set_random_seed(3)
     model = build_model("custom_cnn", input_size=64)
@@ -44,8 +44,8 @@ def loaded():
 
 
 def test_fine_map_is_the_cards_layer_on_the_absolute_scale(loaded):
-    from core.gradcam import GradCam
-    from core.preprocessing import load_for_model
+    from core.models.gradcam import GradCam
+    from core.imaging.preprocessing import load_for_model
 
     path = str(source_images("PNEUMONIA", 1)[0])
     fine = compute_fine_map(loaded, path)

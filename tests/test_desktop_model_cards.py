@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from core.registry import ModelCard, ModelEntry  # noqa: E402
+from core.models.registry import ModelCard, ModelEntry  # noqa: E402
 from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
 from desktop.model_choice import fill_combo  # noqa: E402
 from desktop.model_notes import first_sentence, model_tooltip  # noqa: E402

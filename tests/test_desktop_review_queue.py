@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.results import NEGATIVE, POSITIVE
+from core.screening.results import NEGATIVE, POSITIVE
 from desktop.review_queue import (FALSE_NEGATIVE, FALSE_POSITIVE, FILTER_DISAGREEMENTS,
                                   FILTER_ERRORS, FILTER_NEEDS_REVIEW, NEEDS_REVIEW, TRUE_NEGATIVE,
                                   TRUE_POSITIVE, DecisionUndoStack, ReviewItem, ReviewQueue,

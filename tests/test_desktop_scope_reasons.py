@@ -19,9 +19,9 @@ import pytest  # noqa: E402
 
 from conftest import copy_small_study  # noqa: E402
 from conftest_loader_helpers import TRAIN  # noqa: E402
-from core.results import OUT_OF_SCOPE  # noqa: E402
-from core.scope import FRAMING, ORIENTATION, UNFAMILIAR  # noqa: E402
-from core.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
+from core.screening.results import OUT_OF_SCOPE  # noqa: E402
+from core.models.scope import FRAMING, ORIENTATION, UNFAMILIAR  # noqa: E402
+from core.reading.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
 
 SIZE = 64
 TIMEOUT_MS = 120_000
@@ -35,10 +35,10 @@ def scoped_home(tmp_path_factory):
         pytest.skip("shared training data not found")
     import keras
 
-    from core.models import build_model
-    from core.preprocessing import load_for_model, to_uint8
-    from core.registry import ModelCard, find_model, save_model, save_scope_detector
-    from core.scope import fit_scope_detector
+    from core.models.architectures import build_model
+    from core.imaging.preprocessing import load_for_model, to_uint8
+    from core.models.registry import ModelCard, find_model, save_model, save_scope_detector
+    from core.models.scope import fit_scope_detector
 
     home = tmp_path_factory.mktemp("scoped_home")
     previous = os.environ.get("PNEUMOSCAN_HOME")

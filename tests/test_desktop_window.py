@@ -16,11 +16,11 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  # noqa: E402
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  # noqa: E402
 from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
 from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,  # noqa: E402
                                    COL_STUDY_DATE)
-from core.review import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
+from core.reading.review import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
 from desktop.workers import running_workers  # noqa: E402
 from desktop.settings import AppSettings  # noqa: E402
 from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,  # noqa: E402
@@ -79,7 +79,7 @@ def row_of(window, key) -> int:
 
 def slow_screening(monkeypatch, seconds_per_image=0.15):
     """Screener.screen, slowed down per image so a run can be caught midway."""
-    from core.screening import Screener
+    from core.screening.screener import Screener
 
     original = Screener.screen
 
@@ -92,7 +92,7 @@ def slow_screening(monkeypatch, seconds_per_image=0.15):
 
 
 def count_screen_calls(monkeypatch) -> list:
-    from core.screening import Screener
+    from core.screening.screener import Screener
 
     calls = []
     original = Screener.screen
@@ -169,7 +169,7 @@ def test_screen_review_with_keys_and_find_decisions_after_restart(qtbot, home, s
     assert model.rowCount() == 1
     window.close()  # lets the store worker finish its writes
 
-    from core.store import ResultStore
+    from core.reading.store import ResultStore
     with ResultStore() as store:
         latest = store.image_decisions([first, second, third])
         history = store.image_history(second)
@@ -330,7 +330,7 @@ def test_missing_folder_train_action_and_research_notice(qtbot, home, tmp_path, 
 
 
 def test_shipped_default_model_screens_the_study(qtbot, home, study):
-    from core.registry import find_model, list_models
+    from core.models.registry import find_model, list_models
 
     if not any(entry.shipped for entry in list_models()):
         pytest.skip("no shipped model in models/ yet")

@@ -17,7 +17,7 @@ from pydicom.uid import (
 )
 
 import conftest_loader_helpers as h
-from core.loader import ImageLoadError, load_image
+from core.imaging.loader import ImageLoadError, load_image
 
 
 @pytest.fixture(scope="module")

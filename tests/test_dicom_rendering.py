@@ -11,8 +11,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 import conftest_loader_helpers as h
-from core import dicom_loading
-from core.loader import ImageLoadError, load_image
+from core.imaging import dicom as dicom_loading
+from core.imaging.loader import ImageLoadError, load_image
 
 
 @pytest.fixture(scope="module")

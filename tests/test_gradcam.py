@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.gradcam import GradCam, gradcam_batch, overlay, upsample
+from core.models.gradcam import GradCam, gradcam_batch, overlay, upsample
 from engine_models import tiny_cnn
 
 SIZE = 32
@@ -108,7 +108,7 @@ def test_upsample_and_overlay():
 
 @pytest.mark.parametrize("arch, size, grid", [("custom_cnn", 64, 4), ("mobilenet_v2", 32, 1)])
 def test_project_architectures(arch, size, grid):
-    from core.models import GRADCAM_LAYER, build_model
+    from core.models.architectures import GRADCAM_LAYER, build_model
 
     model = build_model(arch, size)
     batch = np.random.default_rng(8).uniform(0, 1, (3, size, size, 1)).astype(np.float32)
@@ -118,8 +118,8 @@ def test_project_architectures(arch, size, grid):
 
 
 def test_registry_round_trip_keeps_maps(tmp_path):
-    from core.models import build_model
-    from core.registry import ModelCard, load_model, save_model
+    from core.models.architectures import build_model
+    from core.models.registry import ModelCard, load_model, save_model
 
     model = build_model("custom_cnn", 64)
     batch = np.random.default_rng(9).uniform(0, 1, (2, 64, 64, 1)).astype(np.float32)
@@ -148,7 +148,7 @@ def bright_spot_detector():
 def test_absolute_heat_is_low_on_confident_normals():
     """A fixed reference plus probability weighting: normals show little heat, where
     per-image normalisation painted a saturated spot on every image."""
-    from core.gradcam import fit_reference
+    from core.models.gradcam import fit_reference
 
     model = bright_spot_detector()
     rng = np.random.default_rng(7)
@@ -177,7 +177,7 @@ def test_layercam_on_a_finer_layer_finds_the_square(square_detector):
 
 
 def test_map_concentration_orders_spot_and_flat_maps():
-    from core.gradcam import map_concentration
+    from core.models.gradcam import map_concentration
 
     spot = np.zeros((1, 10, 10)); spot[0, 3, 3] = 1.0
     flat = np.ones((1, 10, 10))

@@ -11,7 +11,7 @@ import pytest
 from pydicom.data import get_testdata_files
 
 import conftest_loader_helpers as h
-from core.loader import (
+from core.imaging.loader import (
     ImageLoadError,
     discover,
     jpeg_header,
@@ -302,6 +302,6 @@ def test_unexpected_errors_become_image_load_errors(raised, message, v, tmp_path
     def explode(*_args, **_kwargs):
         raise raised
 
-    monkeypatch.setattr("core.loader.decode_dicom", explode)
+    monkeypatch.setattr("core.imaging.loader.decode_dicom", explode)
     path = h.save(h.mono2_8bit(v), tmp_path / "a.dcm")
     assert load_error(path) == message

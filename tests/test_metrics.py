@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import binary_metrics, threshold_for_sensitivity
+from core.training.metrics import binary_metrics, threshold_for_sensitivity
 
 
 def test_binary_metrics_match_hand_counts():
@@ -40,7 +40,7 @@ def test_threshold_needs_positives():
 
 
 def test_stored_threshold_never_rises_above_the_chosen_one():
-    from core.metrics import storable_threshold
+    from core.training.metrics import storable_threshold
 
     y = [1, 1, 0]
     p = [0.49880049, 0.9, 0.1]  # rounding to nearest would give 0.4988005 > the positive's score

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from core import paths
-from core.shipped_models import SHIPPED_MODELS
+from core.models.shipped import SHIPPED_MODELS
 from desktop.model_manager import COLUMNS, ModelManagerDialog, open_model_manager
 from wizard_helpers import StubMainWindow, write_fake_model
 
@@ -69,7 +69,7 @@ def test_shipped_models_cannot_be_renamed_or_deleted(qtbot, models):
 
 
 def test_rename_a_user_model(qtbot, models, monkeypatch):
-    from core.registry import find_model, list_models
+    from core.models.registry import find_model, list_models
 
     window = StubMainWindow()
     qtbot.addWidget(window)
@@ -93,7 +93,7 @@ def test_rename_a_user_model(qtbot, models, monkeypatch):
 
 def test_rename_to_an_existing_name_and_version_is_refused(qtbot, models):
     """Two models called "name vN" would make the model list and the CLI ambiguous."""
-    from core.registry import list_models
+    from core.models.registry import list_models
 
     dialog = ModelManagerDialog()
     qtbot.addWidget(dialog)
@@ -106,7 +106,7 @@ def test_rename_to_an_existing_name_and_version_is_refused(qtbot, models):
 
 
 def test_delete_asks_first_and_removes_only_after_yes(qtbot, models, monkeypatch):
-    from core.registry import list_models
+    from core.models.registry import list_models
 
     dialog = ModelManagerDialog(active_label="ward-model v2")
     qtbot.addWidget(dialog)

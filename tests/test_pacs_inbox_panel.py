@@ -8,8 +8,8 @@ from PySide6.QtCore import QSettings, Qt
 from pydicom.uid import generate_uid
 
 from core.pacs.inbox import Inbox
-from core.results import ScreenResult
-from core.store import ResultStore
+from core.screening.results import ScreenResult
+from core.reading.store import ResultStore
 from desktop.inbox_panel import COLUMNS, InboxPanel
 from desktop.pacs_settings import PacsSettings, PacsSettingsDialog
 from pacs_fixtures import NODE_AET, c_store, tiny_model_entry  # noqa: F401

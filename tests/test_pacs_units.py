@@ -10,7 +10,7 @@ from core.pacs.inbox import Inbox, InboxRefusal
 from core.pacs.nodes import InvalidIdentifier, Node, check_ae_title, check_uid, parse_node
 from core.pacs.outbox import Outbox
 from core.pacs.results_dicom import build_capture, build_sr, read_source, read_sr
-from core.results import ScreenResult
+from core.screening.results import ScreenResult
 from pacs_helpers import make_dataset, write_dataset
 
 

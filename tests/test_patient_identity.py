@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import conftest_loader_helpers as h
-from core.dataset import Sample, grouped_split, patient_id
+from core.training.dataset import Sample, grouped_split, patient_id
 
 
 @pytest.fixture(scope="module")

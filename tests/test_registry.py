@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from core import paths
-from core.models import FINE_CAM_LAYER, GRADCAM_LAYER, ModelBuildError, build_model, imagenet_weights_path
-from core.registry import (ModelCard, ModelError, delete_model, find_model, list_models,
+from core.models.architectures import FINE_CAM_LAYER, GRADCAM_LAYER, ModelBuildError, build_model, imagenet_weights_path
+from core.models.registry import (ModelCard, ModelError, delete_model, find_model, list_models,
                            load_model, next_version, rename_model, save_model)
 
 
@@ -38,7 +38,7 @@ def test_percentile_stretch_makes_the_input_independent_of_storage_scale():
     (an affine squeeze) reach the convolutions unchanged."""
     import numpy as np
 
-    from core.model_layers import PercentileStretch
+    from core.models.layers import PercentileStretch
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 1.0, (3, 32, 32, 1)).astype("float32")

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, paths
-from core.models import build_model
-from core.registry import (
+from core import cli
+
+from core import paths
+from core.models.architectures import build_model
+from core.models.registry import (
     ModelCard,
     ModelError,
     entry_from_file,
@@ -25,7 +27,7 @@ from core.registry import (
     sha256_of,
     validate_name,
 )
-from core.shipped_models import SHIPPED_MODELS
+from core.models.shipped import SHIPPED_MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +56,7 @@ def test_built_in_table_matches_the_shipped_models():
         sys.path.pop(0)
     on_disk = {p.name: sha256_of(p) for p in (REPO / "models").glob("*.keras")}
     assert {name: entry["sha256"] for name, entry in SHIPPED_MODELS.items()} == on_disk
-    assert hash_shipped_models.table_source(REPO / "models") == (REPO / "core" / "shipped_models.py").read_text()
+    assert hash_shipped_models.table_source(REPO / "models") == (REPO / "core" / "models" / "shipped.py").read_text()
 
 
 def test_tampered_shipped_model_with_a_matching_card_is_refused(home, tmp_path, monkeypatch):
@@ -75,7 +77,7 @@ def test_tampered_shipped_model_with_a_matching_card_is_refused(home, tmp_path, 
 
 def _shipped_default() -> tuple[str, int]:
     """The shipped default model's name and version (from the built-in table)."""
-    from core.registry import DEFAULT_MODEL
+    from core.models.registry import DEFAULT_MODEL
 
     return DEFAULT_MODEL, SHIPPED_MODELS[f"{DEFAULT_MODEL}.keras"]["version"]
 

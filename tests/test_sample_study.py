@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.loader import discover, label_from_path, load_image
+from core.imaging.loader import discover, label_from_path, load_image
 from core.paths import sample_study_dir
 
 STUDY = sample_study_dir()

@@ -13,8 +13,8 @@ import pytest
 from conftest import copy_small_study
 from conftest_loader_helpers import TRAIN, read_grey, save, with_pixels
 from core import cli
-from core.models import FINE_CAM_LAYER, GRADCAM_LAYER
-from core.scope import (FRAMING, LATERAL, NOT_CHEST, ORIENTATION, UNFAMILIAR, GaussianBlock, LayoutCheck,
+from core.models.architectures import FINE_CAM_LAYER, GRADCAM_LAYER
+from core.models.scope import (FRAMING, LATERAL, NOT_CHEST, ORIENTATION, UNFAMILIAR, GaussianBlock, LayoutCheck,
                         ScopeDetector, age_reason, fit_from_features, metadata_reason, not_an_xray,
                         patient_age_years)
 
@@ -66,7 +66,7 @@ def _dicom(path, **attrs):
 
 
 def test_loader_meta_feeds_the_rules(tmp_path, train_dir):
-    from core.loader import load_image
+    from core.imaging.loader import load_image
 
     cases = {
         "ct.dcm": ({"Modality": "CT"}, "not an X-ray (CT)"),
@@ -100,7 +100,7 @@ def test_fit_refuses_too_few_images():
 
 
 def _chest_inputs(paths) -> np.ndarray:
-    from core.preprocessing import load_for_model, to_uint8
+    from core.imaging.preprocessing import load_for_model, to_uint8
 
     return np.stack([to_uint8(load_for_model(p, SIZE)[0]) for p in paths])
 
@@ -117,8 +117,8 @@ def chest_split():
 
 @pytest.fixture(scope="module")
 def tiny_detector(chest_split):
-    from core.models import build_model
-    from core.scope import fit_scope_detector
+    from core.models.architectures import build_model
+    from core.models.scope import fit_scope_detector
 
     import keras
 
@@ -129,7 +129,7 @@ def tiny_detector(chest_split):
 
 
 def _scores(model, detector, images_uint8):
-    from core.scope import compile_scope_forward
+    from core.models.scope import compile_scope_forward
 
     batch = images_uint8.astype(np.float32) / 255.0
     _, features = compile_scope_forward(model, detector.layers)(batch)
@@ -217,7 +217,7 @@ def test_the_two_criteria_share_the_false_flag_rate(tiny_detector, chest_split):
 
 
 def test_content_reasons_name_unfamiliar_images_and_turned_chests(tiny_detector, chest_split):
-    from core.scope import compile_scope_forward
+    from core.models.scope import compile_scope_forward
 
     model, detector = tiny_detector
     unseen = chest_split[2][:12]
@@ -239,7 +239,7 @@ def test_detectors_saved_before_the_layout_check_still_load(tiny_detector, chest
     assert old.layout is None
     images = chest_split[2][:6]
     batch = images.astype(np.float32) / 255.0
-    from core.scope import compile_scope_forward
+    from core.models.scope import compile_scope_forward
 
     _, features = compile_scope_forward(model, old.layers)(batch)
     scores, reasons = old.assess(features, batch)
@@ -249,7 +249,7 @@ def test_detectors_saved_before_the_layout_check_still_load(tiny_detector, chest
 def test_other_models_fall_back_to_layers_by_resolution():
     from engine_models import tiny_cnn
 
-    from core.scope import scope_layers
+    from core.models.scope import scope_layers
 
     layers = scope_layers(tiny_cnn(32), "tiny_cnn")
     assert len(layers) == 2 and layers[-1] == "last_conv"
@@ -265,7 +265,7 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def registered(home, tiny_detector):
-    from core.registry import ModelCard, find_model, save_model, save_scope_detector
+    from core.models.registry import ModelCard, find_model, save_model, save_scope_detector
 
     model, detector = tiny_detector
     card = ModelCard(name="scoped", architecture="custom_cnn", input_size=SIZE, threshold=0.5,
@@ -275,7 +275,7 @@ def registered(home, tiny_detector):
 
 
 def test_sidecar_is_recorded_verified_and_loaded(registered):
-    from core.registry import ModelError, delete_model, load_model, scope_detector_path
+    from core.models.registry import ModelError, delete_model, load_model, scope_detector_path
 
     sidecar = scope_detector_path(registered)
     assert sidecar.name == "scoped-v1.scope.npz" and sidecar.is_file()
@@ -300,7 +300,7 @@ def test_sidecar_is_recorded_verified_and_loaded(registered):
 def test_models_without_detector_load_with_none(home):
     from engine_models import save_tiny_model
 
-    from core.registry import load_model
+    from core.models.registry import load_model
 
     entry = save_tiny_model(home / "models")
     assert load_model(entry).scope_detector is None
@@ -314,10 +314,10 @@ def _study(tmp_path, chest_count=4):
 
 
 def test_screener_calls_out_of_scope_and_applies_the_temperature(registered, tmp_path):
-    from core.calibration import apply_temperature
-    from core.registry import load_model
-    from core.results import OUT_OF_SCOPE
-    from core.screening import Screener
+    from core.models.calibration import apply_temperature
+    from core.models.registry import load_model
+    from core.screening.results import OUT_OF_SCOPE
+    from core.screening.screener import Screener
 
     folder = _study(tmp_path)
     loaded = load_model("scoped")
@@ -340,8 +340,8 @@ def test_screener_calls_out_of_scope_and_applies_the_temperature(registered, tmp
 
 
 def test_screener_says_which_chests_are_turned(registered, tmp_path):
-    from core.registry import load_model
-    from core.screening import Screener
+    from core.models.registry import load_model
+    from core.screening.screener import Screener
 
     folder = copy_small_study(tmp_path / "study", per_class=6, offset=200)
     upright = sorted(folder.rglob("*.jpeg"))
@@ -381,8 +381,8 @@ def test_evaluate_counts_out_of_scope_and_measures_the_rest(registered, tmp_path
 
 
 def test_fit_scope_command_fits_on_the_models_training_split(home, tmp_path, capsys, train_dir):
-    from core.models import build_model
-    from core.registry import ModelCard, load_model, save_model
+    from core.models.architectures import build_model
+    from core.models.registry import ModelCard, load_model, save_model
 
     folder = copy_small_study(tmp_path / "train", per_class=45)
     card = ModelCard(name="refit", architecture="custom_cnn", input_size=SIZE,
@@ -412,8 +412,8 @@ def test_fit_scope_reports_bad_arguments(home, tmp_path, capsys):
 
 
 def test_store_migration_keeps_old_rows_but_screens_them_again(tmp_path):
-    from core import store as store_mod
-    from core.results import ScreenResult
+    from core.reading import store as store_mod
+    from core.screening.results import ScreenResult
 
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
@@ -449,7 +449,7 @@ def test_a_saved_layout_check_keeps_its_own_classes(layout_check, chest_split):
 @pytest.fixture(scope="module")
 def class_conditional(tiny_detector, chest_split):
     """The tiny model's detector fitted again with the fit images' classes (chest_split's order)."""
-    from core.scope import fit_scope_detector
+    from core.models.scope import fit_scope_detector
 
     model, _ = tiny_detector
     fit, held, _ = chest_split
@@ -461,7 +461,7 @@ def class_conditional(tiny_detector, chest_split):
 
 def test_layer_gaussians_are_class_conditional_when_classes_are_known(tiny_detector, class_conditional,
                                                                      chest_split, tmp_path):
-    from core.scope import ClassGaussians
+    from core.models.scope import ClassGaussians
 
     model, _ = tiny_detector
     detector = class_conditional
@@ -473,7 +473,7 @@ def test_layer_gaussians_are_class_conditional_when_classes_are_known(tiny_detec
         assert np.all(detector.flags(_scores(model, detector, images))), name
     # nearest class: never farther than the farthest one, and equal to one of them
     block = detector.blocks[0]
-    from core.scope import compile_scope_forward
+    from core.models.scope import compile_scope_forward
 
     features = compile_scope_forward(model, detector.layers)(unseen[:5].astype(np.float32) / 255.0)[1][0]
     each = np.stack([m.distance(features) for m in block.members])
@@ -487,7 +487,7 @@ def test_layer_gaussians_are_class_conditional_when_classes_are_known(tiny_detec
 
 
 def test_too_few_images_of_a_class_fall_back_to_one_gaussian(chest_split):
-    from core.scope import MIN_CLASS_IMAGES, GaussianBlock
+    from core.models.scope import MIN_CLASS_IMAGES, GaussianBlock
 
     rng = np.random.default_rng(0)
     fit, held = rng.normal(size=(200, 6)), rng.normal(size=(40, 6))
@@ -499,7 +499,7 @@ def test_too_few_images_of_a_class_fall_back_to_one_gaussian(chest_split):
 
 
 def test_labels_with_unknown_classes_give_one_gaussian():
-    from core.scope import GaussianBlock
+    from core.models.scope import GaussianBlock
 
     rng = np.random.default_rng(1)
     fit, held = rng.normal(size=(200, 6)), rng.normal(size=(40, 6))

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core.loader import load_image
-from core.preprocessing import to_model_input
-from core.screening import Screener
+from core.imaging.loader import load_image
+from core.imaging.preprocessing import to_model_input
+from core.screening.screener import Screener
 from engine_models import FakeCard, FakeLoadedModel, tiny_cnn, write_images
 
 SIZE = 32
@@ -119,6 +119,6 @@ def test_empty_input(loaded):
 
 
 def test_no_tensorflow_at_import():
-    code = ("import sys, core.screening, core.gradcam, core.store, core.commands.screen; "
+    code = ("import sys, core.screening.screener, core.models.gradcam, core.reading.store, core.cli.screen; "
             "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE, ScreenResult
-from core.review import FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE
-from core.session import (CURSOR, DECISION, FILTER_ALL, FILTER_AI_POSITIVE, FILTER_CHANGED,
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE, ScreenResult
+from core.reading.review import FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE
+from core.reading.session import (CURSOR, DECISION, FILTER_ALL, FILTER_AI_POSITIVE, FILTER_CHANGED,
                           FILTER_DISAGREEMENTS, FILTER_QUEUE, FILTER_UNSCREENED, ORDER_FILE,
                           ORDER_PROBABILITY, OUT_OF_SCOPE_QUEUE, ReadingSession, decision_text,
                           natural_key)
-from core.store import ResultStore
+from core.reading.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_importing_the_session_loads_neither_qt_nor_tensorflow():
-    code = ("import sys, core.session; "
+    code = ("import sys, core.reading.session; "
             "bad = [m for m in ('PySide6', 'tensorflow', 'keras') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
@@ -253,7 +253,7 @@ def test_sign_off_needs_a_reader_and_a_fully_screened_study(study, store):
 
 
 def test_screen_anyway_shows_the_call_persists_and_undoes(study, tmp_path):
-    from core.results import OUT_OF_SCOPE, SCREEN_ANYWAY
+    from core.screening.results import OUT_OF_SCOPE, SCREEN_ANYWAY
 
     folder, files, truth, results = study
     results[4] = result(files[4], 0.9, scope="lateral view")  # tp.png, flagged

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE, ScreenResult
-from core.store import SCHEMA_VERSION, ResultStore, StoreError
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE, ScreenResult
+from core.reading.store import SCHEMA_VERSION, ResultStore, StoreError
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64

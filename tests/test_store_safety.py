@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core import store as store_module
-from core.results import AGREE
-from core.store import ResultStore, StoreError
+from core.reading import store as store_module
+from core.screening.results import AGREE
+from core.reading.store import ResultStore, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,8 @@ def test_a_database_that_stays_busy_is_a_clear_error(tmp_path, monkeypatch):
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from core.store import ResultStore
-    from core.results import AGREE
+    from core.reading.store import ResultStore
+    from core.screening.results import AGREE
     study = Path(sys.argv[2])
     store = ResultStore(sys.argv[1])
     n = 0

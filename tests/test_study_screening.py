@@ -1,13 +1,13 @@
-"""core.study_screening.screen_study: the store's reuse rules and one decode per file."""
+"""core.screening.study.screen_study: the store's reuse rules and one decode per file."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-import core.loader
-from core.store import ResultStore
-from core.study_screening import SCREENED, STORED, THUMBNAIL, plan_study, screen_study
+import core.imaging.loader
+from core.reading.store import ResultStore
+from core.screening.study import SCREENED, STORED, THUMBNAIL, plan_study, screen_study
 from engine_models import FakeLoadedModel, tiny_cnn, write_images
 
 
@@ -32,9 +32,9 @@ def store(tmp_path):
 
 @pytest.fixture
 def decodes(monkeypatch):
-    """Counts core.loader.load_image calls per file."""
+    """Counts core.imaging.loader.load_image calls per file."""
     counts: dict[str, int] = {}
-    original = core.loader.load_image
+    original = core.imaging.loader.load_image
     lock = threading.Lock()
 
     def counting(path, max_side=None):
@@ -42,7 +42,7 @@ def decodes(monkeypatch):
             counts[str(path)] = counts.get(str(path), 0) + 1
         return original(path, max_side)
 
-    monkeypatch.setattr(core.loader, "load_image", counting)
+    monkeypatch.setattr(core.imaging.loader, "load_image", counting)
     return counts
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import copy_small_study
 from core import paths
-from core.dataset import labelled_samples, patient_id
-from core.metrics import binary_metrics
-from core.registry import list_models
-from core.training import TrainConfig, TrainingCancelled, TrainingError, load_run_config, train
+from core.training.dataset import labelled_samples, patient_id
+from core.training.metrics import binary_metrics
+from core.models.registry import list_models
+from core.training.trainer import TrainConfig, TrainingCancelled, TrainingError, load_run_config, train
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +38,9 @@ def _config(folder, tmp_path, **kw):
 
 def _held_out_probabilities(outcome, folder):
     """Calibrated probabilities of the trained (unsaved) model on `folder`, as screening shows them."""
-    from core.calibration import apply_temperature
-    from core.raw_scoring import raw_probabilities
-    from core.registry import LoadedModel
+    from core.models.calibration import apply_temperature
+    from core.screening.raw_scoring import raw_probabilities
+    from core.models.registry import LoadedModel
 
     samples = labelled_samples(folder)
     raw, errors = raw_probabilities(LoadedModel(outcome.keras_model, outcome.card), [s.path for s in samples])

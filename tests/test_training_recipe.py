@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.augmentation import augment
-from core.dataset import Sample
-from core.training import split_validation
+from core.training.augmentation import augment
+from core.training.dataset import Sample
+from core.training.trainer import split_validation
 
 
 def _image(seed: int = 0, size: int = 64) -> np.ndarray:

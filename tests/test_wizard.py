@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_small_study
-from core.metrics import format_with_ci
+from core.training.metrics import format_with_ci
 from desktop.training_worker import _live_jobs
 from desktop.wizard import open_training_wizard
 from wizard_helpers import (CURRENT_MODEL_NAME, TRAIN_TIMEOUT_MS, StubMainWindow, choose_settings,
@@ -42,7 +42,7 @@ def study(tmp_path, train_dir):
 
 
 def user_labels():
-    from core.registry import list_models
+    from core.models.registry import list_models
 
     return sorted(e.label for e in list_models() if not e.shipped)
 
@@ -59,8 +59,8 @@ def open_for(qtbot, study, current_entry):
 
 
 def test_train_compare_and_save(qtbot, study, current_entry):
-    from core.registry import find_model, list_models, load_model, next_version
-    from core.screening import Screener
+    from core.models.registry import find_model, list_models, load_model, next_version
+    from core.screening.screener import Screener
 
     window, wizard = open_for(qtbot, study, current_entry)
     page = wizard.settings_page
@@ -118,7 +118,7 @@ def test_train_compare_and_save(qtbot, study, current_entry):
 
 
 def test_fine_tune_the_current_model_and_save(qtbot, study, current_entry):
-    from core.registry import find_model
+    from core.models.registry import find_model
 
     window, wizard = open_for(qtbot, study, current_entry)
     page = wizard.settings_page

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import copy_small_study
-from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE
-from core.store import ResultStore
-from core.training import MIN_PER_CLASS
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE
+from core.reading.store import ResultStore
+from core.training.trainer import MIN_PER_CLASS
 from desktop.wizard import TrainingWizard
 from desktop.formatting import format_duration
 from desktop.wizard.sources import INIT_CURRENT, estimate_seconds
@@ -153,14 +153,14 @@ def test_settings_defaults_estimate_and_imagenet_availability(qtbot, tmp_path, h
 
 
 def test_a_training_error_is_shown_on_the_page_not_raised(qtbot, tmp_path, home, train_dir, monkeypatch):
-    import core.training
-    from core.registry import list_models
-    from core.training import TrainingError
+    import core.training.trainer
+    from core.models.registry import list_models
+    from core.training.trainer import TrainingError
 
     def failing_train(config, **kwargs):
         raise TrainingError("the validation split holds only one class; add images")
 
-    monkeypatch.setattr(core.training, "train", failing_train)
+    monkeypatch.setattr(core.training.trainer, "train", failing_train)
     folder = copy_small_study(tmp_path / "labelled", per_class=MIN_PER_CLASS)
     wizard = TrainingWizard()
     qtbot.addWidget(wizard)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from calibration_helpers import brightness_model, save_brightness_model, write_site_folder
-from core.metrics import wilson_interval
+from core.training.metrics import wilson_interval
 from wizard_helpers import StubMainWindow
 
 
@@ -36,9 +36,9 @@ def small_site(tmp_path_factory):
 
 def fake_outcome(folder, run_dir, seed=0):
     """A finished training run as the results page receives it (no training needed)."""
-    from core.dataset import labelled_samples
-    from core.registry import ModelCard
-    from core.training import TrainOutcome
+    from core.training.dataset import labelled_samples
+    from core.models.registry import ModelCard
+    from core.training.trainer import TrainOutcome
     from desktop.wizard.comparison import rule_threshold
 
     samples = labelled_samples(folder)
@@ -51,7 +51,7 @@ def fake_outcome(folder, run_dir, seed=0):
 
 
 def results_for(qtbot, outcome, current_entry, folder):
-    from core.training import TrainConfig
+    from core.training.trainer import TrainConfig
     from desktop.wizard import TrainingWizard
 
     wizard = TrainingWizard(current_model=current_entry)
@@ -125,9 +125,9 @@ def open_calibration(qtbot, folder, current):
 
 def test_calibrate_to_my_site_shows_roc_point_and_current_model_then_registers(qtbot, home, site):
     from core import paths
-    from core.registry import find_model
-    from core.site_calibration import calibrate_samples
-    from core.dataset import labelled_samples
+    from core.models.registry import find_model
+    from core.training.site_calibration import calibrate_samples
+    from core.training.dataset import labelled_samples
 
     base = save_brightness_model(paths.user_models_dir(), name="ward", training_folder=site)
     window, wizard, page = open_calibration(qtbot, site, base)
@@ -171,10 +171,10 @@ def test_calibration_refuses_too_few_images_with_how_many_more(qtbot, home, smal
 
 def test_calibrate_from_the_readers_decisions(qtbot, home, tmp_path):
     from core import paths
-    from core.dataset import labelled_samples
-    from core.registry import find_model
-    from core.results import AGREE, DISAGREE, NEGATIVE, POSITIVE
-    from core.store import ResultStore
+    from core.training.dataset import labelled_samples
+    from core.models.registry import find_model
+    from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE
+    from core.reading.store import ResultStore
     from desktop.wizard import open_site_calibration
 
     study = write_site_folder(tmp_path / "study", seed=3)
@@ -225,7 +225,7 @@ def test_training_overlap_finds_images_inside_the_folder_and_copies_of_them(tmp_
     import shutil
 
     from core import paths
-    from core.registry import ModelCard
+    from core.models.registry import ModelCard
     from desktop.wizard.comparison import training_overlap
 
     inside = sorted((site / "NORMAL").iterdir())[:3]
@@ -245,7 +245,7 @@ def test_training_overlap_finds_images_inside_the_folder_and_copies_of_them(tmp_
 def test_the_model_runs_on_a_worker_thread_not_the_gui_thread(qtbot, home, site, monkeypatch):
     import threading
 
-    import core.site_calibration as site_calibration
+    import core.training.site_calibration as site_calibration
     from core import paths
 
     threads = []

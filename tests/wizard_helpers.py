@@ -18,8 +18,8 @@ def save_current_model(home: Path, size: int = 48, name: str = CURRENT_MODEL_NAM
     """A random-weight custom CNN registered in `home`'s user models (the "current" model)."""
     import keras
 
-    from core.models import build_model
-    from core.registry import ModelCard, save_model
+    from core.models.architectures import build_model
+    from core.models.registry import ModelCard, save_model
 
     keras.utils.set_random_seed(3)
     card = ModelCard(name=name, architecture="custom_cnn", version=1, input_size=size, threshold=0.5,
@@ -63,7 +63,7 @@ class StubMainWindow(QWidget):
 def choose_settings(page, init: str = "random", arch: str = "custom_cnn", input_size: int = 32,
                     epochs: int = 1, batch_size: int = 8, val_fraction: float = 0.2) -> None:
     """Set the settings page's widgets as a user would (init first: it resets defaults)."""
-    from core.models import ARCHITECTURES
+    from core.models.architectures import ARCHITECTURES
 
     page.init_buttons[init].setChecked(True)
     if page.arch_combo.isEnabled():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pydicom
 
 from core.pacs.inbox import Inbox
-from core.results import OUT_OF_SCOPE, POSITIVE
+from core.screening.results import OUT_OF_SCOPE, POSITIVE
 
 
 @dataclass(frozen=True)

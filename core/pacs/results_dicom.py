@@ -22,7 +22,7 @@ from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
 from core.pacs.screening_adapter import scope_of
-from core.results import NEGATIVE, OUT_OF_SCOPE, POSITIVE, ScreenResult
+from core.screening.results import NEGATIVE, OUT_OF_SCOPE, POSITIVE, ScreenResult
 
 MANUFACTURER = "PneumoScan"
 SCHEME = "99PNEUMOSCAN"  # private coding scheme for concepts without a standard code
@@ -207,8 +207,8 @@ def render_capture(source_path, result: ScreenResult) -> np.ndarray:
     """uint8 RGB (rows, cols, 3): the image, the heatmap (if any) and the result lines."""
     import cv2
 
-    from core.gradcam import overlay
-    from core.loader import load_image
+    from core.models.gradcam import overlay
+    from core.imaging.loader import load_image
 
     pixels = load_image(Path(source_path), max_side=CAPTURE_MAX_SIDE).pixels
     if result.cam is not None:

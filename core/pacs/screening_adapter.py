@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from core.results import ScreenResult
+from core.screening.results import ScreenResult
 
 
 class ScreeningAdapter:
     """One loaded model, screening one received file at a time, with Grad-CAM when the model allows."""
 
     def __init__(self, model_name: str | None = None, loaded_model=None):
-        from core.registry import find_model, load_model
-        from core.screening import Screener
+        from core.models.registry import find_model, load_model
+        from core.screening.screener import Screener
 
         self.loaded = loaded_model if loaded_model is not None else load_model(find_model(model_name))
         try:

@@ -66,7 +66,7 @@ class PacsService:
     def start(self) -> "PacsService":
         from core.pacs.delivery import DeliveryWorker
         from core.pacs.screening_adapter import ScreeningAdapter
-        from core.store import ResultStore
+        from core.reading.store import ResultStore
 
         if self._adapter is None:
             self._adapter = ScreeningAdapter(self.config.model)

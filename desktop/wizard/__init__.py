@@ -1,9 +1,9 @@
 """The training wizard: data -> settings -> training -> results, or
 data -> "Calibrate to my site" (the current model's operating point chosen on
-the site's labelled images; see core.site_calibration).
+the site's labelled images; see core.training.site_calibration).
 
 Opened from the main window's "Train…" action (`open_training_wizard(window)`),
-it drives core.training.train, the code behind `pneumoscan-cli train`, on a
+it drives core.training.trainer.train, the code behind `pneumoscan-cli train`, on a
 worker thread. Nothing is registered until the reader saves on the last page;
 then `modelRegistered(label)` fires, and `modelActivated(label)` as well for
 "Save and make active".
@@ -30,7 +30,7 @@ def _resolve_model(current_model):
     """A ModelEntry from an entry, a name/label, or None (unknown names: no fine-tuning)."""
     if current_model is None or not isinstance(current_model, str):
         return current_model
-    from core.registry import ModelError, find_model
+    from core.models.registry import ModelError, find_model
 
     try:
         return find_model(current_model)

@@ -5,7 +5,7 @@ The model is screened once on a worker (TensorFlow never runs on the GUI
 thread); changing the target sensitivity refits on a worker from the stored
 raw probabilities. The page shows the ROC on these images with the chosen
 point and the model's own point (95 % intervals), a table of both, and
-registers a new version with the same weights via core.site_calibration.
+registers a new version with the same weights via core.training.site_calibration.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeader
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWizardPage)
 
-from core.metrics import format_with_ci, roc_points
+from core.training.metrics import format_with_ci, roc_points
 from desktop.training_worker import let_finish, start_job
 from desktop.wizard.comparison import name_problem, training_overlap
 from desktop.wizard.plots import CalibrationFigure
@@ -25,7 +25,7 @@ COMMAND = "desktop training wizard: Calibrate to my site"
 
 def screen_and_fit(entry, samples, target: float, report, cancel):
     """Worker job: raw probabilities, which images the model was trained on, and the fit."""
-    from core.site_calibration import CalibrationRefused, fit_site_calibration, screen_samples
+    from core.training.site_calibration import CalibrationRefused, fit_site_calibration, screen_samples
 
     readable, raw, unreadable = screen_samples(
         entry, samples, report=lambda done, total: report(("score", done, total)), cancel=cancel)
@@ -40,7 +40,7 @@ def screen_and_fit(entry, samples, target: float, report, cancel):
 
 def refit(entry, screened: dict, target: float):
     """Worker job: a new target on the same raw probabilities (no TensorFlow)."""
-    from core.site_calibration import CalibrationRefused, fit_site_calibration
+    from core.training.site_calibration import CalibrationRefused, fit_site_calibration
 
     try:
         return fit_site_calibration(screened["readable"], screened["raw"], entry.card, target,
@@ -65,7 +65,7 @@ class CalibrationPage(QWizardPage):
         self.samples = []
         self.source = ""
         self.screened: dict | None = None
-        self.calibration = None  # core.site_calibration.SiteCalibration
+        self.calibration = None  # core.training.site_calibration.SiteCalibration
         self.refusal: str | None = None
         self.saved_entry = None
         self.job = None
@@ -133,8 +133,8 @@ class CalibrationPage(QWizardPage):
     # -- set up --------------------------------------------------------------
 
     def initializePage(self) -> None:
-        from core.registry import ModelError, find_model
-        from core.site_calibration import default_name
+        from core.models.registry import ModelError, find_model
+        from core.training.site_calibration import default_name
 
         wizard = self.wizard()
         samples = list(wizard.data_page.check.readable) if wizard.data_page.check else []
@@ -162,7 +162,7 @@ class CalibrationPage(QWizardPage):
 
     def start_fit(self) -> None:
         """Screen (first time) or refit (new target), on a worker; refuse early when too few."""
-        from core.site_calibration import CalibrationRefused, check_enough
+        from core.training.site_calibration import CalibrationRefused, check_enough
 
         if self.base is None or self.saved_entry is not None:
             return
@@ -264,7 +264,7 @@ class CalibrationPage(QWizardPage):
     # -- registering -----------------------------------------------------------------
 
     def _update_buttons(self) -> None:
-        from core.registry import next_version
+        from core.models.registry import next_version
 
         name = self.name_edit.text().strip()
         problem = name_problem(name)
@@ -277,7 +277,7 @@ class CalibrationPage(QWizardPage):
     def register(self, activate: bool = False) -> None:
         if self.calibration is None or self.saved_entry is not None or self.save_job is not None:
             return
-        from core.site_calibration import register
+        from core.training.site_calibration import register
 
         base, calibration, name, source = self.base, self.calibration, self.name_edit.text(), self.source
         self.name_edit.setEnabled(False)

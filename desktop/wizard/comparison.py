@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.calibration import apply_temperature
-from core.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, evidence_shortfall,
+from core.models.calibration import apply_temperature
+from core.training.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, evidence_shortfall,
                           metrics_with_ci, storable_threshold, threshold_for_sensitivity)
 
 
@@ -23,12 +23,12 @@ def score_model(entry, paths: list[str], report=None, cancel: threading.Event | 
                 batch_size: int = 32) -> np.ndarray:
     """Calibrated probabilities of a registered model on `paths` (NaN where a file fails).
 
-    Raw scores through core.raw_scoring (the same decode and input size as
+    Raw scores through core.screening.raw_scoring (the same decode and input size as
     screening, at the model's own input size, which may differ from the new
     model's), then the card's temperature once. Runs on a worker thread.
     """
-    from core.raw_scoring import raw_probabilities
-    from core.registry import load_model
+    from core.screening.raw_scoring import raw_probabilities
+    from core.models.registry import load_model
 
     def progress(done: int, total: int) -> None:
         if report is not None:
@@ -40,7 +40,7 @@ def score_model(entry, paths: list[str], report=None, cancel: threading.Event | 
 
 
 def new_model_probs(outcome) -> np.ndarray:
-    """The new model's validation probabilities on its card's scale: core.training
+    """The new model's validation probabilities on its card's scale: core.training.trainer
     returns them calibrated already (card.temperature applied), like screening."""
     return np.asarray(outcome.val_probs, dtype=float)
 
@@ -117,7 +117,7 @@ def training_overlap(card, image_paths, label: str = "") -> Overlap | None:
     folder = training_folder(card)
     if folder is None:
         return None
-    from core.loader import discover
+    from core.imaging.loader import discover
 
     known = set()
     for path in discover(folder):
@@ -140,7 +140,7 @@ def training_overlap(card, image_paths, label: str = "") -> Overlap | None:
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a model name (the registry's rule), or None."""
-    from core.registry import ModelError, validate_name
+    from core.models.registry import ModelError, validate_name
 
     if not name.strip():
         return "Give the model a name."
@@ -182,7 +182,7 @@ def save_new_model(outcome, name: str, threshold: float, directory=None):
 
     The version is taken here, at save time, so two saves never collide.
     """
-    from core.registry import ModelError, next_version, save_model, save_scope_detector
+    from core.models.registry import ModelError, next_version, save_model, save_scope_detector
 
     problem = name_problem(name)
     if problem:

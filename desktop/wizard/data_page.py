@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWizardPage)
 
-from core.dataset import CLASSES
+from core.training.dataset import CLASSES
 from desktop.training_worker import start_job
 from desktop.wizard.sources import check_readability, collect_samples, decision_samples
 
@@ -285,7 +285,7 @@ class DataPage(QWizardPage):
 
 def _read_decisions(store, study_folder) -> list[tuple[str, str]]:
     """The study's decisions, read on the calling (worker) thread."""
-    from core.store import ResultStore
+    from core.reading.store import ResultStore
 
     if isinstance(store, ResultStore):  # thread-safe: one connection per thread
         return decision_samples(store, study_folder)

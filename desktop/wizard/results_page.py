@@ -6,7 +6,7 @@ images, with 95 % intervals on every number. The current model is run over
 the same files on a worker, through the screening code, at its own input
 size; the same worker checks which of the images it was trained on.
 "Save and make active" needs enough validation positives and negatives for
-the numbers to mean something (core.metrics.evidence_shortfall).
+the numbers to mean something (core.training.metrics.evidence_shortfall).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWizardPage)
 
-from core.metrics import format_with_ci, roc_points
+from core.training.metrics import format_with_ci, roc_points
 from desktop.threshold_control import ThresholdControl
 from desktop.training_worker import let_finish, start_job
 from desktop.wizard.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
@@ -269,7 +269,7 @@ class ResultsPage(QWizardPage):
     # -- saving --------------------------------------------------------------------
 
     def _update_name(self) -> None:
-        from core.registry import next_version
+        from core.models.registry import next_version
 
         name = self.name_edit.text().strip()
         problem = name_problem(name)

@@ -8,9 +8,9 @@ import uuid
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
                                QGroupBox, QLabel, QRadioButton, QSpinBox, QVBoxLayout, QWizardPage)
 
-from core.models import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
-from core.training import TrainConfig
-from core.dataset import patients_needed
+from core.models.architectures import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
+from core.training.trainer import TrainConfig
+from core.training.dataset import patients_needed
 from desktop.formatting import format_duration
 from desktop.wizard.sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
                                     wizard_command)
@@ -18,7 +18,7 @@ from desktop.wizard.sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, est
 
 def imagenet_unavailable_reason() -> str | None:
     """Why ImageNet weights cannot be used here (never downloads), or None."""
-    from core.models import ModelBuildError, imagenet_weights_path
+    from core.models.architectures import ModelBuildError, imagenet_weights_path
 
     try:
         imagenet_weights_path()
@@ -32,7 +32,7 @@ class SettingsPage(QWizardPage):
         super().__init__(parent)
         self.setTitle("Model and training settings")
         self.setSubTitle("The defaults suit most cases; the estimate below updates as you change them.")
-        self.current_model = current_model  # core.registry.ModelEntry or None
+        self.current_model = current_model  # core.models.registry.ModelEntry or None
         self.data_images = 0  # readable images, from the data page
         self.data_patients = 0
 
@@ -140,7 +140,7 @@ class SettingsPage(QWizardPage):
         self.epochs_spin.setValue(defaults.epochs)
         self.lr_spin.setValue(defaults.lr)
         fine_tune = init == INIT_CURRENT
-        if fine_tune:  # core.training keeps the base model's architecture and size
+        if fine_tune:  # core.training.trainer keeps the base model's architecture and size
             card = self.current_model.card
             self.arch_combo.setCurrentIndex(ARCHITECTURES.index(card.architecture))
             self.size_spin.setValue(card.input_size)

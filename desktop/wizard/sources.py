@@ -2,7 +2,7 @@
 they can be read, and what the training will cost.
 
 Two sources, alone or together:
-- a folder with NORMAL / PNEUMONIA sub-folders (core.dataset.labelled_samples);
+- a folder with NORMAL / PNEUMONIA sub-folders (core.training.dataset.labelled_samples);
 - the reader's confirmed labels in one study (the newest decision per image
   that is not undone; "unsure" carries no label and is skipped).
 
@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.dataset import CLASSES, Sample, labelled_samples, patient_id
-from core.training import MIN_PER_CLASS, TrainConfig
+from core.training.dataset import CLASSES, Sample, labelled_samples, patient_id
+from core.training.trainer import MIN_PER_CLASS, TrainConfig
 
 CHECK_MAX_SIDE = 256  # enough to prove a file decodes; JPEGs decode reduced (fast)
 _CHECK_CHUNK = 32  # files per cancel check / progress report
@@ -30,7 +30,7 @@ _CHECK_CHUNK = 32  # files per cancel check / progress report
 def decision_samples(store, study_folder) -> list[tuple[str, str]]:
     """(path, label) for every image the reader labelled in `study_folder`, by path.
 
-    `store` is a core.store.ResultStore; undone decisions are already left out
+    `store` is a core.reading.store.ResultStore; undone decisions are already left out
     by latest_decisions, unsure ones have no reader_label.
     """
     latest = store.latest_decisions(study_folder)
@@ -49,7 +49,7 @@ class CollectedSamples:
 
 
 def collect_samples(folder: str | None, decisions: list[tuple[str, str]] | None) -> CollectedSamples:
-    """The same list core.training.collect_samples builds, plus overlap accounting."""
+    """The same list core.training.trainer.collect_samples builds, plus overlap accounting."""
     folder_samples = labelled_samples(folder) if folder else []
     by_path = {str(Path(s.path).resolve()): s.label for s in folder_samples}
     extra, overlap, conflict = [], 0, 0
@@ -96,11 +96,11 @@ class DataCheck:
 
 def check_readability(collected: CollectedSamples, report=None, cancel: threading.Event | None = None,
                       workers: int = 2) -> DataCheck:
-    """Load every sample with core.loader.load_image; report ("check", done, total).
+    """Load every sample with core.imaging.loader.load_image; report ("check", done, total).
 
     Runs on a worker thread. Stops early (returning what it has) when cancelled.
     """
-    from core.loader import ImageLoadError, load_image
+    from core.imaging.loader import ImageLoadError, load_image
 
     def reason(sample: Sample) -> str | None:
         try:

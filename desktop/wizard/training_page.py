@@ -1,8 +1,8 @@
 """Wizard page 3: the training run, live.
 
-core.training.train runs on a BackgroundJob thread; its batch and epoch
+core.training.trainer.train runs on a BackgroundJob thread; its batch and epoch
 callbacks arrive here as queued signals. Stop sets the cancel event, which
-core.training checks after every batch; nothing reaches the registry until
+core.training.trainer checks after every batch; nothing reaches the registry until
 the results page saves, so a stopped or failed run leaves no model behind.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWizardPage
 
-from core.metrics import format_with_ci, metrics_with_ci
+from core.training.metrics import format_with_ci, metrics_with_ci
 from desktop.training_worker import BATCH, EPOCH, LOG, run_training, start_job
 from desktop.wizard.plots import TrainingCurves
 from desktop.formatting import format_duration
@@ -29,7 +29,7 @@ class TrainingPage(QWizardPage):
         self.setSubTitle("The rest of PneumoScan stays usable while the model trains.")
         self.job = None
         self.config = None
-        self.outcome = None  # core.training.TrainOutcome once finished
+        self.outcome = None  # core.training.trainer.TrainOutcome once finished
         self.error: str | None = None
         self.was_cancelled = False
         self._steps = 0

@@ -1,1 +1,0 @@
-"""Sub-commands of pneumoscan-cli, one module each."""

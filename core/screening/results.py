@@ -1,0 +1,68 @@
+"""Plain records that flow loader -> model -> results -> store -> view."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+POSITIVE = "PNEUMONIA"
+NEGATIVE = "NORMAL"
+# The call for an image outside what the model knows (core.models.scope): no NORMAL/PNEUMONIA.
+OUT_OF_SCOPE = "OUT_OF_SCOPE"
+
+# Reader decisions about the AI call.
+AGREE = "agree"
+DISAGREE = "disagree"
+UNSURE = "unsure"
+DECISIONS = (AGREE, DISAGREE, UNSURE)
+# Not a reader label: the reader asked for the AI call on an out-of-scope image. Stored
+# with the decisions (who, when, model, the scope reason it overrode) and undone like them.
+SCREEN_ANYWAY = "screen_anyway"
+RECORDED_KINDS = DECISIONS + (SCREEN_ANYWAY,)
+
+
+def classify(probability: float | None, threshold: float) -> str | None:
+    """The AI call at a threshold; re-labelling never re-runs the model."""
+    if probability is None:
+        return None
+    return POSITIVE if probability >= threshold else NEGATIVE
+
+
+def reader_label(decision: str, ai_call: str | None) -> str | None:
+    """The label a reader's decision implies (None when unsure or no AI call)."""
+    if ai_call is None or decision not in (AGREE, DISAGREE):
+        return None
+    if decision == AGREE:
+        return ai_call
+    return NEGATIVE if ai_call == POSITIVE else POSITIVE
+
+
+@dataclass
+class ScreenResult:
+    path: str
+    probability: float | None  # None when error is set
+    threshold: float
+    model: str  # model name
+    model_version: str = ""
+    model_hash: str = ""
+    error: str | None = None
+    # Grad-CAM on the model's last conv grid (e.g. 7x7), normalised to [0, 1];
+    # core.models.gradcam.upsample() brings it to any image resolution on demand.
+    cam: np.ndarray | None = None
+    kind: str = ""  # loader kind: jpeg, png, dicom, ...
+    meta: dict = field(default_factory=dict)  # loader meta (DICOM attributes)
+    image_shape: tuple[int, int] | None = None  # full-resolution (rows, cols)
+    # Scope check: "" when the image is within what the model knows, else the short
+    # reason ("not a chest X-ray", "lateral view", ...). The probability is kept either way.
+    scope: str = ""
+    scope_score: float | None = None  # the content detector's score (higher = less familiar)
+
+    @property
+    def prediction(self) -> str | None:
+        if self.scope and self.probability is not None:
+            return OUT_OF_SCOPE
+        return classify(self.probability, self.threshold)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
