@@ -54,7 +54,8 @@ def parse_args(argv=None):
 
 def decode_folder(folder: Path, size: int):
     """(uint8 inputs (N, S, S, 1), metas, category per image) for every readable file below folder."""
-    from core.imaging.loader import ImageLoadError, discover
+    from core.imaging.discovery import discover
+    from core.imaging.loader import ImageLoadError
     from core.imaging.preprocessing import load_for_model, to_uint8
 
     images, metas, categories = [], [], []

@@ -78,7 +78,7 @@ def load_or_build_model(name):
 
 
 def sample_paths(count: int) -> list[Path]:
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
 
     unique = discover(SAMPLE_DIR)
     if not unique:

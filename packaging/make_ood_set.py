@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import ood_data
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
 
     chest = discover(args.chest_folder)
     if not chest:

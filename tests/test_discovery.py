@@ -13,7 +13,8 @@ from pydicom.data import get_testdata_file
 import conftest_loader_helpers as h
 from core import cli
 from core.imaging.discovery import discover_study
-from core.imaging.loader import discover, load_image
+from core.imaging.discovery import discover
+from core.imaging.loader import load_image
 from engine_models import save_tiny_model
 
 

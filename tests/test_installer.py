@@ -41,7 +41,7 @@ def _shipped_models() -> list[Path]:
 
 
 def _sample_images() -> int:
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
     from core.paths import sample_study_dir
 
     return len(discover(sample_study_dir()))

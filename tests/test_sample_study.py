@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.imaging.loader import discover, label_from_path, load_image
+from core.imaging.discovery import discover
+from core.imaging.loader import label_from_path, load_image
 from core.paths import sample_study_dir
 
 STUDY = sample_study_dir()

@@ -149,3 +149,9 @@ def _on_disk(path: Path, found: set[Path]) -> Path:
         if str(candidate).lower() == str(path).lower():
             return candidate
     return path
+
+
+def discover(folder) -> list[Path]:
+    """Image files below `folder`, recursive, sorted (`discover_study` also says which files were
+    skipped and why)."""
+    return discover_study(folder).images

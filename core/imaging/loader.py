@@ -9,7 +9,8 @@ Raster files are read as bytes and decoded from memory, so non-ASCII paths
 work on every platform; DICOM files are parsed straight from disk (one copy of
 the pixel data in memory). EXIF orientation is ignored (chest X-ray exports
 rarely carry it, and the full and reduced JPEG decodes must agree). DICOM
-decoding lives in `core.imaging.dicom`, folder discovery in `core.imaging.discovery`.
+decoding lives in `core.imaging.dicom`, folder discovery in `core.imaging.discovery` (which uses
+this module; never the other way round).
 
 16-bit PNG/TIFF: many exports put 10-, 12- or 14-bit detector data in a
 16-bit container. A PNG sBIT chunk, when present, states the significant bits;
@@ -330,14 +331,6 @@ def _checked(path: Path, pixels: np.ndarray) -> np.ndarray:
 
 
 # --- folders -----------------------------------------------------------------
-
-def discover(folder) -> list[Path]:
-    """Image files below `folder`, recursive, sorted (see `core.imaging.discovery.discover_study`,
-    which also says which files were skipped and why)."""
-    from core.imaging.discovery import discover_study  # discovery uses this module's constants
-
-    return discover_study(folder).images
-
 
 def label_from_path(path) -> str | None:
     for part in reversed(Path(path).parent.parts):

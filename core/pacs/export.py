@@ -25,7 +25,7 @@ class StudyExport:
 
 def dicom_sources(folder) -> tuple[list[Path], list[tuple[Path, str]]]:
     """DICOM files below a folder (any name), and the other image files with why they are skipped."""
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
 
     sources, skipped = [], []
     for path in discover(Path(folder)):

@@ -55,7 +55,7 @@ class StudyItem:
 
 def study_files(paths_or_folder) -> tuple[Path | None, list[str]]:
     """(folder or None, resolved files): a folder is searched recursively; a list is taken as given."""
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
 
     if isinstance(paths_or_folder, (str, Path)):
         folder = Path(paths_or_folder).expanduser().resolve()

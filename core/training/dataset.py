@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from core.imaging.dicom import read_header
-from core.imaging.loader import IMAGE_SUFFIXES, discover, label_from_path
+from core.imaging.discovery import discover
+from core.imaging.loader import IMAGE_SUFFIXES, label_from_path
 from core.screening.results import NEGATIVE, POSITIVE
 
 CLASSES = (NEGATIVE, POSITIVE)  # index = training target (0 normal, 1 pneumonia)

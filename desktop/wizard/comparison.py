@@ -117,7 +117,7 @@ def training_overlap(card, image_paths, label: str = "") -> Overlap | None:
     folder = training_folder(card)
     if folder is None:
         return None
-    from core.imaging.loader import discover
+    from core.imaging.discovery import discover
 
     known = set()
     for path in discover(folder):
