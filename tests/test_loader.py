@@ -11,9 +11,9 @@ import pytest
 from pydicom.data import get_testdata_files
 
 import conftest_loader_helpers as h
+from core.imaging.discovery import discover
 from core.imaging.loader import (
     ImageLoadError,
-    discover,
     jpeg_header,
     label_from_path,
     load_image,
