@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-EXIT_USAGE = 2
+from core.cli.exit_codes import EXIT_USAGE
 
 
 def register(sub) -> None:

@@ -10,13 +10,11 @@ import importlib
 import os
 import sys
 
+from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+
 # Order is the order shown in --help.
 COMMAND_MODULES = ("info", "models", "train", "evaluate", "calibrate", "screen", "fit_scope", "listen",
                    "export_dicom")
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:

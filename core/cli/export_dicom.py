@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:

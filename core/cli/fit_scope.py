@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
+from core.cli.exit_codes import EXIT_FAILURE, EXIT_USAGE
+
 HELDOUT_FRACTION = 0.2
 
 

@@ -5,8 +5,7 @@ import argparse
 import json
 import sys
 
-EXIT_OK = 0
-EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
+from core.cli.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:

@@ -13,9 +13,7 @@ import signal
 import sys
 import threading
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:

@@ -15,9 +15,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2  # matches core.cli.EXIT_USAGE; not imported to keep the cycle out
+from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+
 # The CSV contract; rows are written through this list, so a column is added in one place.
 CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "scope")
 HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution size
