@@ -93,7 +93,8 @@ def main() -> int:
 
 def record_site(name: str) -> int:
     from core import paths
-    from core.models.registry import _atomic_write_text, entry_from_file
+    from core.files import write_text_atomically
+    from core.models.registry import entry_from_file
     from core.training.site_calibration import site_validation_record
 
     entry = entry_from_file(paths.shipped_models_dir() / f"{name}.keras")
@@ -101,7 +102,7 @@ def record_site(name: str) -> int:
     record = site_validation_record(entry, site)
     record["folder"] = str(SITE)
     entry.card.site_validation = record
-    _atomic_write_text(entry.card_path, entry.card.to_json())
+    write_text_atomically(entry.card_path, entry.card.to_json())
     m = record["metrics"]
     print(f"{entry.keras_path.name}: site_validation AUROC {m['auroc']:.4f} {m['ci95'].get('auroc')}, "
           f"sensitivity {m['sensitivity']:.3f}, specificity {m['specificity']:.3f}, "

@@ -18,120 +18,28 @@ Safety rules:
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from core import paths
-from core.models.architectures import GRADCAM_LAYER
+from core.files import write_text_atomically
+from core.models.card import (CARD_SUFFIX, MODEL_SUFFIX, LoadedModel, ModelCard, ModelEntry, ModelError,
+                              now_iso, sha256_of)
+# The registry is the one door to model files: callers import cards and sidecars from here too.
+from core.models.scope_files import (SCOPE_SUFFIX, load_scope_detector, save_scope_detector,  # noqa: F401
+                                     scope_detector_path)
 from core.models.shipped import SHIPPED_MODELS
 
 DEFAULT_MODEL = "custom_cnn"  # v2: the best model on site_validation (docs/v2_recipe_selection.json)
-CARD_SUFFIX = ".json"
-MODEL_SUFFIX = ".keras"
 DEFAULT_PREFERENCE_FILE = "default_model.json"  # in the user data folder
 MAX_NAME_LENGTH = 64
 _NAME_PUNCTUATION = set(" _-.()+")
 _WINDOWS_DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                          *(f"LPT{i}" for i in range(1, 10))}
-
-
-class ModelError(Exception):
-    """A model that cannot be found, verified or loaded."""
-
-
-@dataclass
-class ModelCard:
-    name: str
-    architecture: str
-    version: int = 1
-    created: str = ""
-    input_size: int = 224
-    threshold: float = 0.5
-    gradcam_layer: str = GRADCAM_LAYER
-    # Absolute heat scale (core.models.gradcam): the median raw-map peak on validation positives
-    # (0: none fitted, maps fall back to per-image peaks). The finer map's layer/method/scale.
-    gradcam_reference: float = 0.0
-    fine_cam: dict = field(default_factory=dict)  # {"layer", "method", "reference"}
-    training_command: str = ""
-    training_data: dict = field(default_factory=dict)
-    validation_metrics: dict = field(default_factory=dict)
-    sha256: str = ""
-    notes: str = ""
-    # Calibration: every shown or thresholded probability is
-    # core.models.calibration.apply_temperature(raw, temperature); threshold is on that scale.
-    temperature: float = 1.0
-    calibration: dict = field(default_factory=dict)  # how T was fitted, ECE/Brier before/after
-    # Scope check (core.models.scope): detector file next to the model, its statistics and threshold.
-    scope_detector: dict = field(default_factory=dict)
-    # What the model is for: population, intended use, known limits (shown in the GUI).
-    intended_use: dict = field(default_factory=dict)
-    site_validation: dict = field(default_factory=dict)  # metrics on a site's own labelled set
-
-    @classmethod
-    def from_json(cls, text: str) -> "ModelCard":
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = {"name", "architecture", "sha256"} - data.keys()
-        if missing:
-            raise ModelError(f"model card lacks {', '.join(sorted(missing))}")
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @property
-    def label(self) -> str:
-        """How people see a model version: "name vN"."""
-        return f"{self.name} v{self.version}"
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
-
-
-@dataclass
-class ModelEntry:
-    card: ModelCard
-    keras_path: Path
-    shipped: bool
-
-    @property
-    def card_path(self) -> Path:
-        return self.keras_path.with_suffix(CARD_SUFFIX)
-
-    @property
-    def label(self) -> str:
-        return self.card.label
-
-
-@dataclass
-class LoadedModel:
-    keras_model: object
-    card: ModelCard
-    entry: ModelEntry | None = None
-    scope_detector: object = None  # core.models.scope.ScopeDetector from the sidecar file, None when absent
-
-    name = property(lambda self: self.card.name)
-    version = property(lambda self: self.card.version)
-    sha256 = property(lambda self: self.card.sha256)
-    input_size = property(lambda self: self.card.input_size)
-    threshold = property(lambda self: self.card.threshold)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def validate_name(name: str) -> str:
@@ -251,7 +159,7 @@ def set_default_model(name: str | None) -> ModelEntry | None:
     if _looks_like_path(name):
         raise ModelError("the default model must be a registered model, not a file path")
     entry = find_model(name)
-    _atomic_write_text(_preference_path(), json.dumps({"model": entry.label}) + "\n")
+    write_text_atomically(_preference_path(), json.dumps({"model": entry.label}) + "\n")
     return entry
 
 
@@ -365,7 +273,7 @@ def save_model(keras_model, card: ModelCard, directory: Path | None = None) -> M
         os.chmod(tmp_model, 0o644)  # mkstemp makes it private; models are shared read-only
         card.sha256 = sha256_of(Path(tmp_model))
         card.created = card.created or now_iso()
-        _atomic_write_text(tmp_card, card.to_json())
+        write_text_atomically(tmp_card, card.to_json())
         os.replace(tmp_model, keras_path)
         os.replace(tmp_card, card_path)
         done = True
@@ -429,63 +337,11 @@ def rename_model(entry: ModelEntry, new_name: str) -> ModelEntry:
     if any(e.keras_path != entry.keras_path and e.label == label for e in list_models()):
         raise ModelError(f"a model called {label} already exists")
     entry.card.name = new_name
-    _atomic_write_text(entry.card_path, entry.card.to_json())
+    write_text_atomically(entry.card_path, entry.card.to_json())
     return entry
 
 
 # ---- scope detector sidecar (core.models.scope): `<model stem>.scope.npz`, plain arrays only
-SCOPE_SUFFIX = ".scope.npz"
-
-
-def scope_detector_path(entry: ModelEntry) -> Path:
-    return entry.keras_path.with_suffix(SCOPE_SUFFIX)
-
-
-def save_scope_detector(entry: ModelEntry, detector) -> ModelEntry:
-    """Write the detector next to the model and record it (file, sha256, statistics) in the card."""
-    target = scope_detector_path(entry)
-    tmp = target.with_name(f".saving-{target.name}")
-    try:
-        detector.save(tmp)
-        digest = sha256_of(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    entry.card.scope_detector = {"file": target.name, "sha256": digest, "model_sha256": entry.card.sha256,
-                                 "fitted": now_iso(), **detector.summary()}
-    _atomic_write_text(entry.card_path, entry.card.to_json())
-    return entry
-
-
-def load_scope_detector(entry: ModelEntry):
-    """The card's scope detector, verified against its SHA-256; None when the card names none."""
-    recorded = entry.card.scope_detector or {}
-    if not recorded.get("file"):
-        return None
-    path = entry.keras_path.with_name(Path(recorded["file"]).name)
-    refit = f"refit it with: pneumoscan-cli fit-scope FOLDER --model \"{entry.label}\""
-    if not path.is_file():
-        raise ModelError(f"model {entry.label}: its scope detector {path.name} is missing; {refit}")
-    if sha256_of(path) != recorded.get("sha256"):
-        raise ModelError(f"model {entry.label}: its scope detector {path.name} does not match the card; {refit}")
-    if recorded.get("model_sha256", entry.card.sha256) != entry.card.sha256:  # e.g. a card copied from a parent
-        raise ModelError(f"model {entry.label}: its scope detector was fitted for another model file; {refit}")
-    from core.models.scope import ScopeDetector
-
-    try:
-        return ScopeDetector.load(path)
-    except ValueError as exc:
-        raise ModelError(f"model {entry.label}: {exc}; {refit}") from None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def register_copy(source: ModelEntry, card: ModelCard, directory: Path | None = None) -> ModelEntry:
     """Register `card` with a byte-for-byte copy of `source`'s weights (e.g. a site
     calibration: same network, new operating point). Never overwrites a file:
@@ -526,7 +382,7 @@ def register_copy(source: ModelEntry, card: ModelCard, directory: Path | None = 
         created = [keras_path]
         try:
             created += _copy_sidecars(source.keras_path, keras_path, card)  # before the card: it names them
-            _atomic_write_text(tmp_card, card.to_json())
+            write_text_atomically(tmp_card, card.to_json())
             os.replace(tmp_card, card_path)
         except BaseException:
             for path in created:  # no half-registered copy is left behind

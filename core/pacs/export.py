@@ -7,13 +7,13 @@ objects join the source's study), so other files are reported and skipped.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 
+from core.files import write_atomically
 from core.pacs.results_dicom import ResultObject, read_source, result_objects
 
 
@@ -63,14 +63,7 @@ def write_objects(export: StudyExport, out_dir) -> list[Path]:
         folder = Path(out_dir) / check_uid(ds.StudyInstanceUID)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{obj.kind}_{check_uid(ds.SOPInstanceUID)}.dcm"
-        fd, temp = tempfile.mkstemp(prefix=".export-", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                ds.save_as(out, enforce_file_format=True)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, lambda out, ds=ds: ds.save_as(out, enforce_file_format=True), ".export-")
         written.append(target)
     return written
 

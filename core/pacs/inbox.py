@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.pacs.files import write_atomically
+from core.files import write_atomically
 from core.pacs.nodes import InvalidIdentifier, check_uid
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 ** 2  # a large uncompressed DX is ~50 MB

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.pacs.files import write_atomically
+from core.files import write_atomically
 from core.pacs.nodes import Node, parse_node
 
 _SCHEMA = """
