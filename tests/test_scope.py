@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import copy_small_study
-from conftest_loader_helpers import TRAIN, read_grey, save, with_pixels
+from chest_films import films
+from conftest_loader_helpers import read_grey, save, with_pixels
 from core import cli
 from core.models.architectures import FINE_CAM_LAYER, GRADCAM_LAYER
 from core.models.scope import (FRAMING, LATERAL, NOT_CHEST, ORIENTATION, UNFAMILIAR, GaussianBlock, LayoutCheck,
@@ -61,7 +62,7 @@ def test_patient_age_parsing():
 
 
 def _dicom(path, **attrs):
-    pixels = cv2.resize(read_grey(sorted((TRAIN / "NORMAL").glob("*.jpeg"))[0]), (96, 96))
+    pixels = cv2.resize(read_grey(films("NORMAL", 1)[0]), (96, 96))
     return save(with_pixels(pixels, "MONOCHROME2", 8, **attrs), path)
 
 
@@ -107,9 +108,7 @@ def _chest_inputs(paths) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def chest_split():
-    if not TRAIN.is_dir():
-        pytest.skip("shared training data not found")
-    paths = sorted((TRAIN / "NORMAL").glob("*.jpeg"))[:200] + sorted((TRAIN / "PNEUMONIA").glob("*.jpeg"))[:200]
+    paths = films("NORMAL", 200) + films("PNEUMONIA", 200)
     images = _chest_inputs(paths)
     order = np.random.default_rng(0).permutation(len(images))
     return images[order[:250]], images[order[250:350]], images[order[350:]]  # fit, held out, unseen
@@ -487,7 +486,7 @@ def test_layer_gaussians_are_class_conditional_when_classes_are_known(tiny_detec
 
 
 def test_too_few_images_of_a_class_fall_back_to_one_gaussian(chest_split):
-    from core.models.scope import MIN_CLASS_IMAGES, GaussianBlock
+    from core.models.scope_gaussians import MIN_CLASS_IMAGES, GaussianBlock
 
     rng = np.random.default_rng(0)
     fit, held = rng.normal(size=(200, 6)), rng.normal(size=(40, 6))

@@ -27,27 +27,21 @@ allow_pickle=False). Qt-free; TensorFlow is imported lazily.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-# The layout reasons are also core.models.scope's own (callers import every reason from here).
+from core.models.scope_gaussians import (ClassGaussians, GaussianBlock, fit_block, gaussian_arrays, gaussian_from,
+                                         members, single_threaded_blas, spread_scale)
+# The metadata rules and layout reasons are also core.models.scope's own (callers import every
+# reason from here).
 from core.models.scope_layout import FRAMING, ORIENTATION, LayoutCheck  # noqa: F401
+from core.models.scope_metadata import (LATERAL, NOT_CHEST, age_reason, metadata_reason,  # noqa: F401
+                                        not_an_xray, patient_age_years, population_of)
 
-NOT_CHEST = "not a chest X-ray"
-LATERAL = "lateral view"
 UNFAMILIAR = "unlike the training images"
 IMAGE_STATS = "image_stats"  # the block computed from the input pixels, not a model layer
-
-XRAY_MODALITIES = {"CR", "DX"}
-# X-ray modalities that are not plain chest radiographs: said as "not a chest X-ray".
-OTHER_XRAY_MODALITIES = {"MG", "XA", "RF", "PX", "IO", "RG", "DF", "DS"}
-CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO"}
-COLOUR_PHOTOMETRIC = ("RGB", "YBR", "PALETTE")
-LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLAT", "RLAT"}
 
 # Layers pooled per architecture of core.models.architectures: the last two resolutions, where
 # features describe anatomy rather than texture (on the v1 models, adding the
@@ -57,92 +51,10 @@ SCOPE_LAYERS = {
     "custom_cnn": ("block3b_relu", "last_conv"),
     "mobilenet_v2": ("block_13_expand_relu", "last_conv"),
 }
-MAX_COMPONENTS = 128  # principal directions kept per block; the rest share one variance
 THUMBNAIL = 16  # side of the layout thumbnail (image statistics)
 HISTOGRAM_BINS = 16
 TEXTURE_SCALES = 3
 DEFAULT_FALSE_FLAG_RATE = 0.01
-
-
-# ----------------------------------------------------------------- metadata
-
-def not_an_xray(modality: str) -> str:
-    return f"not an X-ray ({modality})"
-
-
-def age_reason(age_years: float) -> str:
-    shown = f"{age_years:.0f}" if age_years >= 2 else f"{age_years:.1f}".rstrip("0").rstrip(".")
-    return f"patient age {shown} y: outside the model's population"
-
-
-def population_of(card) -> dict:
-    """The card's stated population, e.g. {"age_years": [1, 5]} ({} when none)."""
-    intended = getattr(card, "intended_use", None) or {}
-    population = intended.get("population") if isinstance(intended, dict) else None
-    return population if isinstance(population, dict) else {}
-
-
-def metadata_reason(meta: dict | None, population: dict | None = None) -> str:
-    """The short reason an image's metadata puts it out of scope, or "" (missing attributes pass)."""
-    meta = meta or {}
-    modality = _text(meta.get("Modality"))
-    if modality and modality not in XRAY_MODALITIES:
-        return NOT_CHEST if modality in OTHER_XRAY_MODALITIES else not_an_xray(modality)
-    photometric = _text(meta.get("PhotometricInterpretation"))
-    if photometric.startswith(COLOUR_PHOTOMETRIC):  # radiographs are grey; colour is a photo or a map
-        return not_an_xray("colour image")
-    body_part = _text(meta.get("BodyPartExamined"))
-    if body_part and body_part not in CHEST_BODY_PARTS:
-        return NOT_CHEST
-    image_type = _text(meta.get("ImageType"))
-    if "LOCALIZER" in image_type.split("\\"):  # a CT/MR scout stored as an image
-        return NOT_CHEST
-    if _text(meta.get("ViewPosition")) in LATERAL_VIEWS:
-        return LATERAL
-    age_range = (population or {}).get("age_years")
-    age = patient_age_years(meta)
-    if age is not None and _valid_range(age_range):
-        low, high = float(age_range[0]), float(age_range[1])
-        # The range is in whole years: a "5" limit covers 5 y 11 mo.
-        if age < low or age >= high + 1:
-            return age_reason(age)
-    return ""
-
-
-def _text(value) -> str:
-    return str(value).strip().upper() if value is not None else ""
-
-
-def _valid_range(age_range) -> bool:
-    try:
-        return len(age_range) == 2 and float(age_range[0]) <= float(age_range[1])
-    except (TypeError, ValueError):
-        return False
-
-
-_AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
-_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0, "": 1.0}
-
-
-def patient_age_years(meta: dict) -> float | None:
-    """Age from PatientAge ("054Y", "006M", "003W", "010D"), else BirthDate with StudyDate."""
-    match = _AGE.match(str(meta.get("PatientAge") or ""))
-    if match:
-        return int(match.group(1)) * _UNIT_YEARS[match.group(2).upper()]
-    born, studied = _dicom_date(meta.get("PatientBirthDate")), _dicom_date(meta.get("StudyDate"))
-    if born and studied and studied >= born:
-        return (studied - born).days / 365.25
-    return None
-
-
-def _dicom_date(value) -> date | None:
-    text = str(value or "").strip().replace("-", "").replace(".", "")
-    if len(text) < 8 or not text[:8].isdigit():
-        return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return None
 
 
 # ------------------------------------------------------------- features
@@ -260,132 +172,6 @@ def image_statistics(batch: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------- detector
 
-_blas_controller = None
-
-
-def _single_threaded_blas():
-    """Batch-sized products are tiny: with TensorFlow busy in the same process,
-    OpenBLAS's own threads only wait for cores (measured 3 ms vs 0.2 ms per image)."""
-    global _blas_controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # scikit-learn's dependency; without it, just run
-        import contextlib
-
-        return contextlib.nullcontext()
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
-
-
-def _spread_scale(squared_distance: np.ndarray) -> np.ndarray:
-    """The Mahalanobis distance itself: on the v1 models it combined across blocks a
-    little better than its square or its log (which squashes strong evidence)."""
-    return np.sqrt(squared_distance)
-
-
-@dataclass
-class GaussianBlock:
-    """Shrinkage Gaussian on one feature block, kept as principal directions + one rest variance."""
-    mean: np.ndarray  # (D,)
-    scale: np.ndarray  # (D,) per-feature standard deviation (features are standardised first)
-    components: np.ndarray  # (K, D) orthonormal rows
-    variances: np.ndarray  # (K,) shrunk variances along them
-    rest_variance: float  # shrunk variance of every other direction
-    # Distance statistics on held-out training images (for standardising across blocks).
-    center: float = 0.0
-    spread: float = 1.0
-
-    @classmethod
-    def fit(cls, features: np.ndarray, max_components: int = MAX_COMPONENTS) -> "GaussianBlock":
-        """Ledoit-Wolf shrinkage of the standardised features' covariance, from an SVD.
-
-        The shrunk covariance (1 - a) S + a mu I has S's eigenvectors, so the
-        full D x D matrix is never formed (D reaches several thousand).
-        """
-        from sklearn.covariance import ledoit_wolf_shrinkage
-
-        x = np.asarray(features, dtype=np.float64)
-        n, dims = x.shape
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale = np.where(scale > 1e-8 * max(float(scale.max()), 1e-12), scale, max(float(scale.max()), 1e-6))
-        z = (x - mean) / scale
-        shrinkage = float(ledoit_wolf_shrinkage(z, assume_centered=True))
-        _, singular, vt = np.linalg.svd(z, full_matrices=False)
-        sample_var = singular ** 2 / n  # S's eigenvalues (the others are 0)
-        mu = float((z * z).sum() / (n * dims))  # trace(S) / D
-        k = min(max_components, len(sample_var))
-        shrunk = (1.0 - shrinkage) * sample_var[:k] + shrinkage * mu
-        rest_sample = (float((z * z).sum() / n) - float(sample_var[:k].sum())) / max(dims - k, 1)
-        rest = (1.0 - shrinkage) * max(rest_sample, 0.0) + shrinkage * mu
-        return cls(mean, scale, vt[:k].copy(), np.maximum(shrunk, 1e-9), max(rest, 1e-9))
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance of each row (N,)."""
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        projected = z @ self.components.T
-        residual = np.maximum((z * z).sum(axis=1) - (projected * projected).sum(axis=1), 0.0)
-        return (projected * projected / self.variances).sum(axis=1) + residual / self.rest_variance
-
-    def standardised(self, features: np.ndarray) -> np.ndarray:
-        return _standardised(self, features)
-
-
-def _standardised(block, features: np.ndarray) -> np.ndarray:
-    """A block's distance on the scale of its held-out training images (GaussianBlock, ClassGaussians)."""
-    return (_spread_scale(block.distance(features)) - block.center) / block.spread
-
-
-@dataclass
-class ClassGaussians:
-    """One shrinkage Gaussian per training class on one block; the distance is to the
-    nearest (class-conditional Mahalanobis, Lee et al. 2018): an image need only be
-    typical of one class, so each Gaussian can be tighter than one over both."""
-    members: list[GaussianBlock]
-    center: float = 0.0
-    spread: float = 1.0
-
-    @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray) -> "ClassGaussians":
-        x, labels = np.asarray(features), np.asarray(labels)
-        return cls([GaussianBlock.fit(x[labels == label]) for label in np.unique(labels)])
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        return np.min([member.distance(features) for member in self.members], axis=0)
-
-    def standardised(self, features: np.ndarray) -> np.ndarray:
-        return _standardised(self, features)
-
-
-def _members(block) -> list[GaussianBlock]:
-    return block.members if isinstance(block, ClassGaussians) else [block]
-
-
-MIN_CLASS_IMAGES = 50  # fewer images of a class than this: one Gaussian over all classes
-
-
-def _fit_block(features: np.ndarray, labels: np.ndarray | None):
-    """Class-conditional where every image has a class and every class has enough images,
-    else one Gaussian (a split file may list paths without labels: "")."""
-    if labels is not None and all(labels):
-        names, counts = np.unique(np.asarray(labels), return_counts=True)
-        if len(names) > 1 and counts.min() >= MIN_CLASS_IMAGES:
-            return ClassGaussians.fit(features, labels)
-    return GaussianBlock.fit(features)
-
-
-def _gaussian_arrays(prefix: str, block: GaussianBlock) -> dict[str, np.ndarray]:
-    return {f"{prefix}_mean": block.mean, f"{prefix}_scale": block.scale,
-            f"{prefix}_components": block.components.astype(np.float32), f"{prefix}_variances": block.variances}
-
-
-def _gaussian_from(arrays, prefix: str, rest: float, center: float = 0.0, spread: float = 1.0) -> GaussianBlock:
-    return GaussianBlock(*(arrays[f"{prefix}_{k}"].astype(np.float64) for k in ("mean", "scale", "components",
-                                                                                "variances")),
-                         rest, center, spread)
-
-
 @dataclass
 class ScopeDetector:
     layers: list[str]  # model layers pooled, in feature order; IMAGE_STATS always follows
@@ -405,7 +191,7 @@ class ScopeDetector:
         blocks = [*layer_features, image_statistics(batch)]
         if len(blocks) != len(self.blocks):
             raise ValueError(f"scope detector expects {len(self.blocks)} feature blocks, got {len(blocks)}")
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return np.sum([block.standardised(f) for block, f in zip(self.blocks, blocks)], axis=0)
 
     def flags(self, scores: np.ndarray) -> np.ndarray:
@@ -443,9 +229,9 @@ class ScopeDetector:
             "layers": list(self.layers), "blocks": self.block_names,
             "false_flag_rate": self.false_flag_rate, "threshold": self.threshold,
             "heldout_flag_rate": self.heldout_flag_rate, **self.counts,
-            "block_dims": [int(_members(b)[0].mean.shape[0]) for b in self.blocks],
-            "components": [int(_members(b)[0].components.shape[0]) for b in self.blocks],
-            "gaussians_per_block": [len(_members(b)) for b in self.blocks],
+            "block_dims": [int(members(b)[0].mean.shape[0]) for b in self.blocks],
+            "components": [int(members(b)[0].components.shape[0]) for b in self.blocks],
+            "gaussians_per_block": [len(members(b)) for b in self.blocks],
             **({"layout": self.layout.summary()} if self.layout else {}),
         }
 
@@ -463,9 +249,9 @@ class ScopeDetector:
                 arrays[f"b{i}_stats"] = np.array([np.nan, block.center, block.spread])
                 arrays[f"b{i}_member_rest"] = np.array([m.rest_variance for m in block.members])
                 for j, member in enumerate(block.members):
-                    arrays.update(_gaussian_arrays(f"b{i}m{j}", member))
+                    arrays.update(gaussian_arrays(f"b{i}m{j}", member))
             else:
-                arrays.update(_gaussian_arrays(f"b{i}", block))
+                arrays.update(gaussian_arrays(f"b{i}", block))
                 arrays[f"b{i}_stats"] = np.array([block.rest_variance, block.center, block.spread])
         if self.layout is not None:
             arrays.update(self.layout.to_arrays())
@@ -478,11 +264,11 @@ class ScopeDetector:
         for i in range(len(layers) + 1):
             rest, center, spread = (float(v) for v in arrays[f"b{i}_stats"])
             if f"b{i}_member_rest" in arrays:
-                members = [_gaussian_from(arrays, f"b{i}m{j}", float(r))
+                members = [gaussian_from(arrays, f"b{i}m{j}", float(r))
                            for j, r in enumerate(arrays[f"b{i}_member_rest"])]
                 blocks.append(ClassGaussians(members, center, spread))
             else:
-                blocks.append(_gaussian_from(arrays, f"b{i}", rest, center, spread))
+                blocks.append(gaussian_from(arrays, f"b{i}", rest, center, spread))
         counts = {str(k): int(v) for k, v in zip(arrays["count_keys"], arrays["count_values"])}
         layout = LayoutCheck.from_arrays(arrays) if "layout_coef" in arrays else None
         return cls(layers, blocks, float(arrays["threshold"]), float(arrays["false_flag_rate"]),
@@ -542,8 +328,8 @@ def fit_from_features(layers: list[str], fit_blocks: list[np.ndarray], heldout_b
     if labels is not None and len(labels) != n_fit:
         raise ValueError(f"{len(labels)} labels for {n_fit} fit images")
     for index, (fit_x, held_x) in enumerate(zip(fit_blocks, heldout_blocks)):
-        block = _fit_block(fit_x, labels if index < len(layers) else None)
-        scaled = _spread_scale(block.distance(held_x))
+        block = fit_block(fit_x, labels if index < len(layers) else None)
+        scaled = spread_scale(block.distance(held_x))
         block.center = float(np.median(scaled))
         # A robust spread (normal-consistent MAD), floored so one tight block cannot dominate.
         block.spread = max(float(1.4826 * np.median(np.abs(scaled - block.center))), 1e-6)
