@@ -12,6 +12,7 @@ from pydicom.uid import JPEGLSLossless, RLELossless
 
 import conftest_loader_helpers as h
 from core.imaging import dicom as dicom_loading
+from core.imaging import dicom_display
 from core.imaging.loader import ImageLoadError, load_image
 
 
@@ -182,8 +183,8 @@ def test_reduced_decode_runs_the_luts_at_reduced_size(tmp_path, monkeypatch):
                        WindowCenter=2048, WindowWidth=4096)
     path = h.save(ds, tmp_path / "big.dcm")
     seen = []
-    real = dicom_loading.apply_modality_lut
-    monkeypatch.setattr(dicom_loading, "apply_modality_lut",
+    real = dicom_display.apply_modality_lut
+    monkeypatch.setattr(dicom_display, "apply_modality_lut",
                         lambda arr, d: seen.append(arr.shape) or real(arr, d))
     small = load_image(path, max_side=256)
     assert small.pixels.shape == (256, 256)
