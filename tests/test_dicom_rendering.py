@@ -11,7 +11,6 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 import conftest_loader_helpers as h
-from core.imaging import dicom as dicom_loading
 from core.imaging import dicom_display
 from core.imaging.loader import ImageLoadError, load_image
 
