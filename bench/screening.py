@@ -10,7 +10,7 @@ repo), repeated to --images files, and measures in one run:
 - ratio: end-to-end / model-only (how well decoding hides behind inference);
 - naive_images_per_s: the published notebooks' loop (cv2.imread, resize,
   model.predict on one image), on a subset;
-- images_per_s_study: core.screening.study.screen_study as the app runs it
+- images_per_s_study: core.reading.study_screening.screen_study as the app runs it
   (decode once for model input + thumbnail, results committed to a scratch store);
 - gradcam_images_per_s: end-to-end with Grad-CAM on (gradcam_ratio: against the
   same pass on ready inputs);
@@ -101,7 +101,7 @@ def time_study(screener, paths) -> float:
     import tempfile
 
     from core.reading.store import ResultStore
-    from core.screening.study import screen_study
+    from core.reading.study_screening import screen_study
 
     with tempfile.TemporaryDirectory(prefix="pneumoscan-bench-") as scratch, \
             ResultStore(Path(scratch) / "bench.sqlite3") as store:

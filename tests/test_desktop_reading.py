@@ -25,7 +25,7 @@ from PySide6.QtGui import QFontMetrics  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
 from core.screening.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE  # noqa: E402
-from core.reading.review import FALSE_NEGATIVE, NEEDS_REVIEW  # noqa: E402
+from core.reading.cells import FALSE_NEGATIVE, NEEDS_REVIEW  # noqa: E402
 from core.reading.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.results_model import (COL_FILE, COL_PATIENT, COL_READER, COL_STUDY_CALL,  # noqa: E402
@@ -95,7 +95,7 @@ def studies(tmp_path_factory, model_dir):
     try:
         from core.models.registry import find_model, load_model
         from core.reading.store import ResultStore
-        from core.screening.study import screen_study
+        from core.reading.study_screening import screen_study
 
         loaded = load_model(find_model(LABEL))
         template = root / "template.sqlite3"

@@ -1,4 +1,4 @@
-"""core.screening.study.screen_study: the store's reuse rules and one decode per file."""
+"""core.reading.study_screening.screen_study: the store's reuse rules and one decode per file."""
 from __future__ import annotations
 
 import threading
@@ -7,7 +7,7 @@ import pytest
 
 import core.imaging.loader
 from core.reading.store import ResultStore
-from core.screening.study import SCREENED, STORED, THUMBNAIL, plan_study, screen_study
+from core.reading.study_screening import SCREENED, STORED, THUMBNAIL, plan_study, screen_study
 from engine_models import FakeLoadedModel, tiny_cnn, write_images
 
 

@@ -144,7 +144,7 @@ def _make_screener(args, loaded, threshold: float | None):
 
 def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
     """Write one row per file in order; returns how many files have a probability."""
-    from core.screening.study import screen_study
+    from core.reading.study_screening import screen_study
 
     loaded, threshold = screener.loaded_model, screener.threshold
     label = loaded.card.label

@@ -173,7 +173,7 @@ class Screener:
         self.gradcam = bool(gradcam)
         self.decode_workers = decode_workers or default_decode_workers()
         self.lookahead_batches = max(1, int(lookahead_batches))
-        # decode(path, size) -> (model input, LoadedImage); core.screening.study passes one
+        # decode(path, size) -> (model input, LoadedImage); core.reading.study_screening passes one
         # that also keeps the thumbnail and display copy of the same decode.
         self.decode = decode or load_for_model
         self.input_size = int(loaded_model.input_size)
