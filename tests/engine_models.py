@@ -1,4 +1,4 @@
-"""Tiny Keras models and stand-ins for core.models.registry.LoadedModel (engine tests).
+"""Tiny Keras models wrapped as real core.models.registry.LoadedModel records (engine tests).
 
 Kept tiny (32-64 px, a few thousand weights) because the test machine has two
 cores shared with background training.
@@ -6,48 +6,21 @@ cores shared with background training.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 
-@dataclass
-class FakeCard:
-    name: str = "tiny"
-    version: str = "1"
-    input_size: int = 32
-    threshold: float = 0.5
-    gradcam_layer: str = "last_conv"
-    architecture: str = "tiny_cnn"
+def loaded_tiny(keras_model, name: str = "tiny", version: int = 1, input_size: int = 32,
+                threshold: float = 0.5):
+    """A real core.models.registry.LoadedModel around a tiny network (no file on disk)."""
+    from core.models.registry import LoadedModel, ModelCard
 
-
-@dataclass
-class FakeLoadedModel:
-    """Same attributes as core.models.registry.LoadedModel."""
-    keras_model: object
-    card: FakeCard = field(default_factory=FakeCard)
-
-    @property
-    def name(self):
-        return self.card.name
-
-    @property
-    def version(self):
-        return self.card.version
-
-    @property
-    def input_size(self):
-        return self.card.input_size
-
-    @property
-    def threshold(self):
-        return self.card.threshold
-
-    @property
-    def sha256(self):
-        return hashlib.sha256(f"{self.card.name}-{self.card.version}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{name}-{version}".encode()).hexdigest()
+    card = ModelCard(name=name, architecture="tiny_cnn", version=version, input_size=input_size,
+                     threshold=threshold, sha256=digest)
+    return LoadedModel(keras_model, card)
 
 
 def tiny_cnn(size: int = 32, seed: int = 0, filters: int = 8, conv_name: str = "last_conv"):

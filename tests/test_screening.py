@@ -12,14 +12,14 @@ import pytest
 from core.imaging.loader import load_image
 from core.imaging.preprocessing import to_model_input
 from core.screening.screener import Screener
-from engine_models import FakeCard, FakeLoadedModel, tiny_cnn, write_images
+from engine_models import loaded_tiny, tiny_cnn, write_images
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def loaded():
-    return FakeLoadedModel(tiny_cnn(SIZE, seed=7), FakeCard(name="tiny", version="2", input_size=SIZE, threshold=0.4))
+    return loaded_tiny(tiny_cnn(SIZE, seed=7), name="tiny", version=2, input_size=SIZE, threshold=0.4)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import pytest
 import core.imaging.loader
 from core.reading.store import ResultStore
 from core.reading.study_screening import SCREENED, STORED, THUMBNAIL, plan_study, screen_study
-from engine_models import FakeLoadedModel, tiny_cnn, write_images
+from engine_models import loaded_tiny, tiny_cnn, write_images
 
 
 @pytest.fixture(scope="module")
 def model():
-    return FakeLoadedModel(tiny_cnn(32))
+    return loaded_tiny(tiny_cnn(32))
 
 
 @pytest.fixture

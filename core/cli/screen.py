@@ -184,7 +184,7 @@ def csv_values(path, result, model_label: str) -> dict:
         "threshold": f"{result.threshold:g}",
         "model": model_label,
         "error": "" if ok else result.error,
-        "scope": str(getattr(result, "scope", "") or ""),
+        "scope": result.scope,
     }
 
 

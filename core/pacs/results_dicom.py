@@ -21,7 +21,6 @@ import pydicom
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
-from core.pacs.screening_adapter import scope_of
 from core.screening.results import NEGATIVE, OUT_OF_SCOPE, POSITIVE, ScreenResult
 
 MANUFACTURER = "PneumoScan"
@@ -89,7 +88,7 @@ def describe(result: ScreenResult) -> str:
     """One log line: the call and probability, or why there is none."""
     if not result.ok:
         return f"not screened ({result.error})"
-    scope = f", out of scope: {scope_of(result)}" if scope_of(result) else ""
+    scope = f", out of scope: {result.scope}" if result.scope else ""
     return f"{result.prediction} p={result.probability:.3f} (threshold {result.threshold:.3f}){scope}"
 
 
@@ -127,7 +126,7 @@ def build_sr(source: pydicom.Dataset, result: ScreenResult) -> pydicom.Dataset:
         hd.sr.TextContentItem(ALGORITHM_NAME, _clip(result.model), relationship_type="CONTAINS"),
         hd.sr.TextContentItem(ALGORITHM_VERSION, _clip(str(result.model_version) or "unknown"),
                               relationship_type="CONTAINS"),
-        hd.sr.TextContentItem(SCOPE, _clip(scope_of(result) or IN_SCOPE_TEXT), relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(SCOPE, _clip(result.scope or IN_SCOPE_TEXT), relationship_type="CONTAINS"),
         hd.sr.ImageContentItem(SOURCE, source.SOPClassUID, source.SOPInstanceUID, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(NOTE, DISCLAIMER, relationship_type="CONTAINS"),
     ]
@@ -246,8 +245,8 @@ def capture_lines(result: ScreenResult) -> list[str]:
     else:
         call = f"AI: {result.prediction}  p={result.probability:.3f}  threshold {result.threshold:.3f}"
     lines = [call, f"Model: {result.model} v{result.model_version}"]
-    if scope_of(result):
-        lines.append(f"Scope: {scope_of(result)}")
+    if result.scope:
+        lines.append(f"Scope: {result.scope}")
     lines.append(f"PneumoScan - {DISCLAIMER}")
     return [_ascii(line) for line in lines]
 

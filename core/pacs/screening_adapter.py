@@ -37,8 +37,3 @@ class ScreeningAdapter:
     def screen_files(self, paths: list[Path]) -> Iterator[ScreenResult]:
         """One result per file, in order; files that arrived together share batches."""
         return self.screener.screen(list(paths))
-
-
-def scope_of(result: ScreenResult) -> str:
-    """The scope check's verdict: "" when in scope (or when the engine has no scope check)."""
-    return getattr(result, "scope", "") or ""

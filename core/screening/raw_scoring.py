@@ -16,11 +16,7 @@ import numpy as np
 def uncalibrated_view(loaded):
     """The same loaded network (and scope detector), with a card copy at temperature 1
     (the file is untouched)."""
-    from core.models.registry import LoadedModel
-
-    card = dataclasses.replace(loaded.card, temperature=1.0)
-    return LoadedModel(loaded.keras_model, card, getattr(loaded, "entry", None),
-                       getattr(loaded, "scope_detector", None))
+    return dataclasses.replace(loaded, card=dataclasses.replace(loaded.card, temperature=1.0))
 
 
 def raw_probabilities(loaded, paths: list[str], batch_size: int = 32, report=None,

@@ -180,9 +180,9 @@ class Screener:
         self.max_side = LOAD_MAX_SIDE_FACTOR * self.input_size  # decode size (see core.imaging.preprocessing)
         keras_model = loaded_model.keras_model
         # Calibration (core.models.calibration): every probability shown or thresholded is on this scale.
-        self.temperature = float(getattr(loaded_model.card, "temperature", 1.0) or 1.0)
+        self.temperature = float(loaded_model.card.temperature or 1.0)
         # Scope check (core.models.scope): metadata always; image content when the model has a detector.
-        self.scope_detector = getattr(loaded_model, "scope_detector", None)
+        self.scope_detector = loaded_model.scope_detector
         self.population = population_of(loaded_model.card)
         if self.gradcam:
             from core.models.gradcam import GradCam, gradcam_for
