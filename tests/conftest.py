@@ -1,5 +1,9 @@
 """Suite-wide safety: headless Qt, quiet TensorFlow, and a throw-away user
-data folder so no test ever touches a real user's models or results store."""
+data folder so no test ever touches a real user's models or results store.
+
+Real chest films come from one place, tests/chest_films.py: the full data when
+it is present, else the small set the repository ships (never a skip).
+"""
 from __future__ import annotations
 
 import os
@@ -13,24 +17,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PNEUMOSCAN_NO_FIRST_RUN", "1")
 os.environ["PNEUMOSCAN_HOME"] = tempfile.mkdtemp(prefix="pneumoscan-test-home-")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-TRAIN_DIR = SHARED_DATA / "chest_xray" / "train"
+import chest_films  # noqa: E402  (after the environment above)
+from chest_films import copy_small_study  # noqa: E402,F401  (tests import it from here)
+
+REPO_ROOT = chest_films.REPO_ROOT
+TRAIN_DIR = chest_films.TRAIN
+
+
+def pytest_report_header(config):
+    return chest_films.describe()
 
 
 @pytest.fixture(scope="session")
 def train_dir() -> Path:
-    if not TRAIN_DIR.is_dir():
-        pytest.skip(f"shared data not found at {TRAIN_DIR}")
-    return TRAIN_DIR
+    """The training folder: the full 5,216 films, or the 80 the repository ships."""
+    return chest_films.TRAIN
 
 
-def copy_small_study(dest: Path, per_class: int, offset: int = 0) -> Path:
-    """Copy `per_class` real images per class into dest/{NORMAL,PNEUMONIA}."""
-    import shutil
+@pytest.fixture(scope="session")
+def train_counts() -> dict[str, int]:
+    """What `train_dir` holds per class, as published (not counted from the folder)."""
+    return dict(chest_films.TRAIN_COUNTS)
 
-    for label in ("NORMAL", "PNEUMONIA"):
-        (dest / label).mkdir(parents=True, exist_ok=True)
-        for src in sorted((TRAIN_DIR / label).iterdir())[offset:offset + per_class]:
-            shutil.copy(src, dest / label / src.name)
-    return dest
+
+@pytest.fixture(scope="session")
+def fullres_dir() -> Path:
+    """Full-resolution films (~1000-2900 px a side), {NORMAL,PNEUMONIA}/*.jpeg."""
+    return chest_films.FULLRES

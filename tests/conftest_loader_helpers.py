@@ -20,9 +20,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TRAIN = DATA / "chest_xray" / "train"
-FULLRES = DATA / "fullres_sample"
+from chest_films import DATA, FULLRES, TRAIN  # noqa: F401  (the suite's one data path)
 
 
 def first_jpeg(folder: Path) -> Path:

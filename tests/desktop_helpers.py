@@ -10,18 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-TRAIN = DATA_ROOT / "chest_xray" / "train"
+from chest_films import films
+
 TINY_MODEL_NAME = "desktop-test-cnn"
 PATIENT_ID = "PS-TEST-0042"
 STUDY_DATE = "20240131"
 
 
 def source_images(label: str, count: int) -> list[Path]:
-    files = sorted((TRAIN / label).glob("*.jpeg"))[:count]
-    if len(files) < count:
-        raise RuntimeError(f"need {count} images in {TRAIN / label}")
-    return files
+    """The first `count` real films of one class (full data or the shipped small set)."""
+    return films(label, count)
 
 
 def write_dicom(source: Path, target: Path) -> Path:

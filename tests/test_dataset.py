@@ -12,9 +12,9 @@ def test_patient_ids_follow_the_kermany_file_names():
     assert patient_id("a.dcm", dicom_patient="12345") == "dicom:12345"
 
 
-def test_labelled_samples_reads_the_whole_training_part(train_dir):
+def test_labelled_samples_reads_the_whole_training_part(train_dir, train_counts):
     samples = labelled_samples(train_dir)
-    assert class_counts(samples) == {"NORMAL": 1341, "PNEUMONIA": 3875}
+    assert class_counts(samples) == train_counts  # 1,341 / 3,875 on the full data
 
 
 def test_validation_split_keeps_every_patient_on_one_side(train_dir):
@@ -25,9 +25,10 @@ def test_validation_split_keeps_every_patient_on_one_side(train_dir):
     # Patients with several images exist, so grouping is doing real work.
     assert max(Counter(s.patient for s in samples).values()) > 3
     assert 0.10 < len(val) / len(samples) < 0.20
-    # Stratified: the class mix on both sides is close to the whole set's.
+    # Stratified: the class mix on both sides is close to the whole set's (within one
+    # image, where the small shipped set gives a validation side of a dozen images).
     share = lambda part: class_counts(part)["PNEUMONIA"] / len(part)
-    assert abs(share(val) - share(samples)) < 0.03
+    assert abs(share(val) - share(samples)) < max(0.03, 1 / len(val))
 
 
 def test_split_is_reproducible_and_seed_dependent(train_dir):

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import copy_small_study  # noqa: E402
-from conftest_loader_helpers import TRAIN  # noqa: E402
+from chest_films import films  # noqa: E402
 from core.screening.results import OUT_OF_SCOPE  # noqa: E402
 from core.models.scope import FRAMING, ORIENTATION, UNFAMILIAR  # noqa: E402
 from core.reading.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
@@ -31,8 +31,6 @@ TIMEOUT_MS = 120_000
 def scoped_home(tmp_path_factory):
     """A PNEUMOSCAN_HOME with "scoped v1": an untrained 64-px custom CNN whose scope detector
     is fitted on 300 training films (the check must not need a good model)."""
-    if not TRAIN.is_dir():
-        pytest.skip("shared training data not found")
     import keras
 
     from core.models.architectures import build_model
@@ -44,7 +42,7 @@ def scoped_home(tmp_path_factory):
     previous = os.environ.get("PNEUMOSCAN_HOME")
     os.environ["PNEUMOSCAN_HOME"] = str(home)
     try:
-        paths = sorted((TRAIN / "NORMAL").glob("*.jpeg"))[:150] + sorted((TRAIN / "PNEUMONIA").glob("*.jpeg"))[:150]
+        paths = films("NORMAL", 150) + films("PNEUMONIA", 150)
         images = np.stack([to_uint8(load_for_model(p, SIZE)[0]) for p in paths])
         order = np.random.default_rng(0).permutation(len(images))
         keras.utils.set_random_seed(0)

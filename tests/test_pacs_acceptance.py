@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
+from chest_films import FULLRES
 from orthanc_server import ORTHANC_AET, Orthanc, free_port, require_orthanc, wait_for
 from pacs_fixtures import MODALITY_AET, NODE_AET, tiny_model_entry  # noqa: F401
 from pacs_helpers import from_image, make_dataset, write_dataset
 from test_pacs_orthanc import count_results
 
 REPO = Path(__file__).resolve().parents[1]
-FULLRES = REPO.parent / "shared" / "data" / "fullres_sample"
 pytestmark = pytest.mark.slow
 
 
