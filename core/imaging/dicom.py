@@ -65,8 +65,10 @@ META_KEYWORDS = (
     "StudyInstanceUID", "SeriesInstanceUID",
     "PresentationLUTShape",
 ) + (
-    # Read by the scope check (core.models.scope): age against the model's population, scouts.
-    "PatientAge", "PatientBirthDate", "ImageType",
+    # Read by the scope check (core.models.scope): age against the model's population, scouts,
+    # storage classes and descriptions that name another examination.
+    "PatientAge", "PatientBirthDate", "ImageType", "SOPClassUID", "StudyDescription", "SeriesDescription",
+    "ProtocolName",
 )
 _MAX_META_CHARS = 128
 

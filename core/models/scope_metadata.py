@@ -15,6 +15,18 @@ OTHER_XRAY_MODALITIES = {"MG", "XA", "RF", "PX", "IO", "RG", "DF", "DS"}
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO"}
 COLOUR_PHOTOMETRIC = ("RGB", "YBR", "PALETTE")
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLAT", "RLAT"}
+# DX-family storage classes that are never chest films: intra-oral (.1.1.3) and mammography (.1.1.2),
+# each "for presentation" and "for processing" (.x and .x.1).
+NON_CHEST_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.1.3")
+# Words in the study/series description or protocol that name another examination. Chest words win,
+# so "chest and abdomen" passes; a description that names nothing decides nothing.
+DESCRIPTION_KEYWORDS = ("StudyDescription", "SeriesDescription", "ProtocolName")
+CHEST_WORDS = re.compile(r"\b(CHEST|THORAX|THORACIC|LUNGS?|TORAX|BABYGRAM|CXR)\b")
+NON_CHEST_WORDS = re.compile(
+    r"\b(PANO\w*|OPG|OPT|ORTHOPANTOMO\w*|DENTAL|BITEWING|CEPH\w*|SKULL|SINUS\w*|MANDIBLE|HAND|WRIST|"
+    r"FINGERS?|ELBOW|SHOULDER|HUMERUS|FOREARM|PELVIS|HIPS?|FEMUR|KNEE|TIBIA|ANKLE|FOOT|FEET|SPINE|"
+    r"LUMBAR|CERVICAL|ABDOMEN|KUB|MAMMO\w*|BREAST)\b")
+MAX_PLAUSIBLE_AGE = 110  # older than this, a birth date or age is a placeholder, not a patient
 
 
 def not_an_xray(modality: str) -> str:
@@ -45,6 +57,10 @@ def metadata_reason(meta: dict | None, population: dict | None = None) -> str:
     body_part = _text(meta.get("BodyPartExamined"))
     if body_part and body_part not in CHEST_BODY_PARTS:
         return NOT_CHEST
+    if _text(meta.get("SOPClassUID")).startswith(NON_CHEST_SOP_CLASSES):
+        return NOT_CHEST
+    if _describes_another_examination(meta):
+        return NOT_CHEST
     image_type = _text(meta.get("ImageType"))
     if "LOCALIZER" in image_type.split("\\"):  # a CT/MR scout stored as an image
         return NOT_CHEST
@@ -52,12 +68,17 @@ def metadata_reason(meta: dict | None, population: dict | None = None) -> str:
         return LATERAL
     age_range = (population or {}).get("age_years")
     age = patient_age_years(meta)
-    if age is not None and _valid_range(age_range):
+    if age is not None and age <= MAX_PLAUSIBLE_AGE and _valid_range(age_range):
         low, high = float(age_range[0]), float(age_range[1])
         # The range is in whole years: a "5" limit covers 5 y 11 mo.
         if age < low or age >= high + 1:
             return age_reason(age)
     return ""
+
+
+def _describes_another_examination(meta: dict) -> bool:
+    words = " ".join(_text(meta.get(k)) for k in DESCRIPTION_KEYWORDS)
+    return bool(NON_CHEST_WORDS.search(words)) and not CHEST_WORDS.search(words)
 
 
 def _text(value) -> str:
