@@ -61,7 +61,26 @@ def start_folder(cli_folder, settings):
     return sample if sample.is_dir() else None
 
 
+def _log_uncaught(exc_type, exc, tb) -> None:
+    """An exception no slot caught (Qt would print it and go on): into the log, then stderr."""
+    from core.logs import get_logger
+
+    get_logger("desktop").error("uncaught exception", exc_info=(exc_type, exc, tb))
+    sys.__excepthook__(exc_type, exc, tb)
+
+
+def start_logging() -> Path:
+    """The rotating log file and faulthandler (core.logs); uncaught exceptions go there too."""
+    from core.logs import get_logger, setup_logging
+
+    path = setup_logging()
+    sys.excepthook = _log_uncaught
+    get_logger("desktop").info("PneumoScan starting (log: %s)", path)
+    return path
+
+
 def run_gui(folder) -> int:
+    start_logging()
     app = _make_application()
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings

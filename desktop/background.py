@@ -31,10 +31,12 @@ def retire_thread(thread: QThread, *keep) -> None:
     _retired.append((thread, keep))
 
 
-def retire_pool(pool: QThreadPool) -> None:
-    """Let a pool's running jobs finish without its owner (queued ones are dropped)."""
+def retire_pool(pool: QThreadPool, keep_queued: bool = False) -> None:
+    """Let a pool's running jobs finish without its owner (queued ones are dropped unless
+    `keep_queued`: e.g. the listener's stop, queued behind its start)."""
     _register()
-    pool.clear()
+    if not keep_queued:
+        pool.clear()
     pool.setParent(None)  # a pool's destructor waits for its jobs: it must not die with its widget
     _retired.append((pool, ()))
 
@@ -42,7 +44,7 @@ def retire_pool(pool: QThreadPool) -> None:
 def _running(item) -> bool:
     if isinstance(item, QThread):
         return item.isRunning()
-    return item.activeThreadCount() > 0
+    return item.activeThreadCount() > 0 or not item.waitForDone(0)
 
 
 def pending() -> int:

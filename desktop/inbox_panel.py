@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt,
-                            QThreadPool, QTimer, Signal, Slot)
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, QThreadPool,
+                            QTimer, Signal)
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
 from desktop.pacs_settings import ListenerController, PacsSettings, PacsSettingsDialog
+from desktop.workers import create_worker, start_worker
 
 POLL_MS = 2000
 COLUMNS = ("Patient", "Study date", "Images", "AI result", "Status")
@@ -96,29 +97,6 @@ class InboxTableModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
-
-
-class _Job(QRunnable):
-    """Runs `work()` on the pool; the outcome arrives on the GUI thread."""
-
-    def __init__(self, work):
-        super().__init__()
-        self.work = work
-        self.signals = _Signals()
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            outcome = self.work()
-        except Exception as exc:  # reported in the panel, never raised into Qt
-            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
-            return
-        self.signals.done.emit(outcome)
-
-
 class InboxPanel(QDockWidget):
     studyOpened = Signal(str)  # study folder, to open like any folder
     message = Signal(str)  # one line for the status bar
@@ -139,7 +117,6 @@ class InboxPanel(QDockWidget):
         self._summariser_key = None
         self._model_hash: str | None = None
         self._polling = False
-        self._jobs: set[_Job] = set()
         self._closed = False
         self._build_ui()
         self.message.connect(self.status.setText)
@@ -207,7 +184,7 @@ class InboxPanel(QDockWidget):
             worker = summariser or InboxSummariser(inbox, ResultStore(), model_hash or _default_model_hash(model))
             return key, worker, worker.summaries()
 
-        self._submit(work, self._apply_poll, lambda error: self._poll_failed(error))
+        self._submit(work, self._apply_poll, lambda error: self._poll_failed(error), "Reading the Inbox")
 
     def _apply_poll(self, outcome) -> None:
         key, summariser, summaries = outcome
@@ -325,17 +302,14 @@ class InboxPanel(QDockWidget):
         self.controller.shutdown()
         retire_pool(self._pool)
 
-    def _submit(self, work, on_done, on_failed) -> None:
+    def _submit(self, work, on_done, on_failed, context: str = "Inbox") -> None:
+        """`work()` on the Inbox's pool (desktop.workers): the outcome and any error (logged,
+        then shown in the panel by `on_failed`) arrive on the GUI thread."""
         if self._closed:
             return
-        job = _Job(work)
-        self._jobs.add(job)  # keep the signals object alive until delivered
-        job.signals.done.connect(on_done)
-        job.signals.failed.connect(on_failed)
-        job.signals.done.connect(lambda *_: self._jobs.discard(job))
-        job.signals.failed.connect(lambda *_: self._jobs.discard(job))
-        job.setAutoDelete(False)
-        self._pool.start(job)
+        worker = create_worker(work)
+        worker.returned.connect(on_done)
+        start_worker(worker, self._pool, context, on_failed)
 
 
 def _default_model_hash(model: str | None) -> str | None:

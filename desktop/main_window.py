@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 
 from core.screening.results import POSITIVE
 from core.reading.session import ReadingSession
-from desktop import notices, study_job as job_events
+from desktop import notices, reading_actions, study_job as job_events
 from desktop.fine_map import fine_map_source
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
@@ -26,7 +26,8 @@ from desktop.settings import AppSettings
 from desktop.status_panel import RESEARCH_NOTICE, ScreeningStatus
 from desktop.window_actions import build_actions, build_toolbar
 from desktop.window_layout import add_inbox, build_panes, fill_filter_combo, restore_layout
-from desktop.workers import StoreWorker, run_in_pool
+from desktop.store_worker import StoreWorker
+from desktop.workers import run_in_pool, worker_errors
 
 __all__ = ["MainWindow", "RESEARCH_NOTICE"]
 _REFRESH_DELAY_MS = 150  # coalesce redraws while results stream in (a 600-row refresh is ~25 ms)
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
         self.device, self.last_summary = "", None
         self._pending_study: str | None = None
         self._wanted_model: str | None = None  # "name vN" asked for by select_model()
-        self._screening = False
+        self._closing_dialog = None  # the "saving decisions" progress while closing
         self.setWindowTitle("PneumoScan")
         self.store = StoreWorker(store_path, self)
         self.session = ReadingSession(submit=self.store.session_submit, reader=self.settings.reader_name)
@@ -66,6 +67,9 @@ class MainWindow(QMainWindow):
         add_inbox(self)
         self.status = ScreeningStatus(self.statusBar())
         self.device_label, self.research_label = self.status.device_label, self.status.research_label
+        self.store.unsaved_changed.connect(self._show_unsaved)
+        self.store.write_failed.connect(lambda error: self._show_unsaved(self.store.unsaved, error))
+        worker_errors().failed.connect(self._on_worker_error)
         self.keys = ReadingKeys(self, [self.table, self.viewer.view])
         self.keys.cue_changed.connect(self.reading_bar.set_cue)
         self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_DELAY_MS)
@@ -91,6 +95,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{title}: {text}", 15_000)
         if not self.quiet:
             notices.message_box(self, title, text, icon)
+
+    def _on_worker_error(self, context: str, message: str) -> None:
+        """A background job failed and nobody closer showed it (desktop.workers): say so."""
+        self.notify(f"{context} failed", message)
+
+    def _show_unsaved(self, count: int, error: str = "") -> None:
+        self.status.show_unsaved(count, self.store.failing, error)
 
     def show_about(self) -> None:
         return notices.show_about(self, self.current_entry)
@@ -172,6 +183,8 @@ class MainWindow(QMainWindow):
         self.start_screening()
 
     def start_screening(self, use_stored: bool = True) -> None:
+        if reading_actions.refuse_screening(self, use_stored):
+            return
         entry = self.current_entry
         if self.study_folder is None or entry is None:
             message = "Open a study folder first." if self.study_folder is None else "No screening model is installed."
@@ -186,7 +199,7 @@ class MainWindow(QMainWindow):
         self.screening.start(request)
 
     def cancel_screening(self) -> None:
-        if self._screening:
+        if self.is_screening:
             self.screening.cancel()  # the job stops at its next yield (within one batch)
             self.statusBar().showMessage("Cancelling…")
 
@@ -195,7 +208,7 @@ class MainWindow(QMainWindow):
         self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
-        self._screening = running
+        """Actions and progress follow the screening controller (the one "is running")."""
         self.run_action.setEnabled(not running)
         self.rescreen_action.setEnabled(not running)
         self.cancel_action.setEnabled(running)
@@ -204,7 +217,7 @@ class MainWindow(QMainWindow):
 
     @property
     def is_screening(self) -> bool:
-        return self._screening
+        return self.screening.running
 
     def on_job_event(self, event: str, payload) -> None:
         if event == job_events.SCANNED:
@@ -287,10 +300,11 @@ class MainWindow(QMainWindow):
         counts = session.counts()
         self.confusion.set_counts(counts["cells"], session.truth_known, counts["needs_review"],
                                   counts["needs_review_left"], counts["unscreened"], counts["out_of_scope"])
-        self.status.show_counts(counts, self._screening)
+        self.status.show_counts(counts, self.is_screening)
         fill_filter_combo(self.filter_combo, session)
         self.reading_bar.set_queue_text(session.queue_text())
-        self.sign_off_box.show_sign_off(session.signed_off, session.reader)
+        self.sign_off_box.show_sign_off(session.signed_off, session.reader, session.record.amendments)
+        self.reading_bar.show_state(session)
         row = session.row(session.current)
         if row is not None:
             self.details.show_row(session, row)
@@ -385,22 +399,16 @@ class MainWindow(QMainWindow):
 
     def decide(self, decision: str) -> None:
         """Record the reader's decision on the current image (review only), then move on."""
-        if self.session.queue_kind is None:
-            self.statusBar().showMessage("Open a queue (a matrix cell or Needs review) to record decisions", 5000)
-            return
-        if not self.session.decide(decision):
-            self.statusBar().showMessage("Nothing to decide on: " + (
-                "no image is selected" if self.session.current is None else "this image has no AI result"), 4000)
+        reading_actions.decide(self, decision)
 
     def screen_anyway(self) -> None:
-        """The AI call for the current out-of-scope image, recorded as such (undo takes it back)."""
-        problem = self.session.screen_anyway()
-        self.statusBar().showMessage(f"Cannot screen anyway: {problem}" if problem else "Screened anyway", 5000)
-        if problem is None:
-            self._on_cursor(self.session.current)  # the heatmap default follows the call now shown
+        reading_actions.screen_anyway(self)
+
+    def confirm_out_of_scope(self) -> None:
+        reading_actions.confirm_out_of_scope(self)
 
     def undo_decision(self) -> None:
-        self.statusBar().showMessage("Nothing to undo" if self.session.undo() is None else "Decision undone", 3000)
+        reading_actions.undo(self)
 
     def _on_decision(self, key: str) -> None:
         if key == self.session.current:
@@ -415,12 +423,7 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     def toggle_sign_off(self) -> None:
-        if self.session.signed_off is not None:
-            self.session.reopen()
-            return
-        problem = self.session.sign_off()
-        if problem:
-            self.notify("Cannot sign off", problem)
+        reading_actions.toggle_sign_off(self)
 
     # -- export, training, shutdown ------------------------------------------------
 
@@ -448,11 +451,35 @@ class MainWindow(QMainWindow):
         """Cancel the running job (it ends on its own) and let queued decisions be written."""
         self._stop_job()
         self.inbox.shutdown()
-        self.store.close()
+        if not self.store.close():
+            self.messages.append("Closing: decisions that could not be saved are listed in the log")
 
     def closeEvent(self, event) -> None:
+        # Decisions the store has not written yet are never dropped silently: the window
+        # stays until they are saved (a progress dialog), or the reader chooses to quit
+        # without them. Quiet windows (tests, smoke runs) let the store flush instead.
+        if self.store.unsaved and not self.quiet:
+            event.ignore()
+            self._wait_for_saves()
+            return
         self.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.splitter_state = self.splitter.saveState()
         self.settings.sync()
         super().closeEvent(event)
+
+    def _wait_for_saves(self) -> None:
+        from desktop.notices import saving_before_close
+
+        if self._closing_dialog is None:
+            self._closing_dialog = saving_before_close(self, self.store, on_saved=self._saved_then_close,
+                                                       on_give_up=self._quit_without_saving)
+
+    def _saved_then_close(self) -> None:
+        self._closing_dialog = None
+        self.close()
+
+    def _quit_without_saving(self) -> None:
+        self._closing_dialog = None
+        self.store.drop_pending()
+        self.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.fine_map import fine_map_source
-from desktop.model_notes import model_tooltip
+from core.models.notes import model_tooltip
 
 
 def list_entries():

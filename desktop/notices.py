@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QProgressDialog
 
 from desktop.status_panel import RESEARCH_NOTICE
 
@@ -18,7 +18,7 @@ FIRST_RUN_TEXT = (
 
 def about_text(entry) -> str:
     """The research-use notice, then what the current model is for and its known limits."""
-    from desktop.model_notes import about_model_html
+    from core.models.notes import about_model_html
 
     return ABOUT_TEXT + about_model_html(entry.card if entry is not None else None)
 
@@ -52,3 +52,45 @@ def ask_reader_name(window) -> None:
     dialog.textValueSelected.connect(window.set_reader_name)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
+
+
+def saving_before_close(window, store, on_saved, on_give_up) -> QProgressDialog:
+    """Closing with decisions not written yet: wait for them, visibly. `on_saved()` once the
+    store has written them all; `on_give_up()` only if the reader chooses to quit without them."""
+    dialog = QProgressDialog(window)
+    dialog.setWindowTitle("Saving decisions")
+    dialog.setCancelButtonText("Quit without saving them")
+    dialog.setRange(0, 0)  # busy: the count is in the text
+    dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+    def show_count(count: int, error: str = "") -> None:
+        text = f"Saving {count} decision{'s' if count != 1 else ''} before closing…"
+        if store.failing:
+            text += f"\nThe results store refuses the write ({error or 'see the log'}); retrying."
+        dialog.setLabelText(text)
+
+    def finished() -> None:
+        for signal, slot in connections:
+            signal.disconnect(slot)
+        dialog.close()
+
+    def saved() -> None:
+        if not store.unsaved:
+            finished()
+            on_saved()
+
+    def give_up() -> None:
+        finished()
+        on_give_up()
+
+    connections = [(store.unsaved_changed, show_count), (store.write_failed, lambda e: show_count(store.unsaved, e)),
+                   (store.drained, saved), (dialog.canceled, give_up)]
+    for signal, slot in connections:
+        signal.connect(slot)
+    show_count(store.unsaved)
+    dialog.open()
+    store.retry_now()
+    return dialog

@@ -5,17 +5,19 @@
 - `PacsSettingsDialog`: edits them, refusing invalid AE titles and nodes with
   the same checks the CLI uses.
 - `ListenerController`: starts / stops a `core.pacs.service.PacsService` on its
-  own QThread (loading the model and finishing in-flight work both take time).
+  own one-thread pool (loading the model and finishing in-flight work both take time).
 """
 from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QMetaObject, QObject, QSettings, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
 from core.paths import user_data_dir
+from core.logs import get_logger
+from desktop.workers import create_worker, gui_owned, start_worker
 
 DEFAULT_PORT = 11112
 DEFAULT_AE_TITLE = "PNEUMOSCAN"
@@ -156,113 +158,115 @@ class PacsSettingsDialog(QDialog):
         super().accept()
 
 
-class _ServiceWorker(QObject):
-    started = Signal(int, str)  # port, model hash
-    stopped = Signal()
-    failed = Signal(str)
-    result_ready = Signal(str)  # path of a screened file
-
-    def __init__(self, config):
-        super().__init__()
-        self.config = config
-        self.service = None
-
-    @Slot()
-    def start(self) -> None:
-        from core.pacs.service import PacsService
-
+def _stop_quietly(services: list) -> None:
+    """Stop what the listener started (application exit: nobody is left to tell)."""
+    for service in services:
         try:
-            service = PacsService(self.config, on_result=lambda path, result: self.result_ready.emit(str(path)))
-            service.start()
-        except Exception as exc:  # model, store or port: say which, never crash the app
-            self.failed.emit(f"the listener could not start: {exc}")
-            return
-        self.service = service
-        self.started.emit(service.port, service.model_hash)
+            service.stop()
+        except Exception:
+            get_logger("pacs").exception("the PACS listener did not stop cleanly")
 
-    @Slot()
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()
-            self.service = None
-        self.stopped.emit()
+
+def _make_service(config, on_result):
+    """The PACS service the in-app listener runs (tests replace it)."""
+    from core.pacs.service import PacsService
+
+    return PacsService(config, on_result=on_result)
+
+
+class _ResultRelay(QObject):
+    """Carries "a file was screened" from the service's thread to the GUI thread."""
+    result_ready = Signal(str)
 
 
 class ListenerController(QObject):
-    """The in-app listener: `start()` / `stop()` return at once; signals report the outcome."""
+    """The in-app listener: `start()` / `stop()` return at once; signals report the outcome.
+
+    Starting (loading the model, opening the port) and stopping (finishing in-flight
+    transfers and screening) run as jobs on the listener's own one-thread pool through
+    desktop.workers, so a failure is logged and reported (`failed`) like any job's.
+    """
 
     started = Signal(int, str)  # port, model hash
     stopped = Signal()
     failed = Signal(str)
     result_ready = Signal(str)
-    _start_requested = Signal()
-    _stop_requested = Signal()
 
     def __init__(self, settings: PacsSettings, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings
-        self._thread: QThread | None = None
-        self._worker: _ServiceWorker | None = None
+        self._pool = self._new_pool()
+        self._service = None
+        self._busy = False  # a start or stop job is running
+        self._started_services: list = []
         self.running = False
+
+    def _new_pool(self) -> QThreadPool:
+        pool = QThreadPool(self)
+        pool.setObjectName("pneumoscan-pacs-listener")
+        pool.setMaxThreadCount(1)  # start and stop in order
+        return pool
 
     def start(self) -> None:
         from core.pacs.nodes import InvalidIdentifier
 
-        if self._thread is not None:
+        if self._busy or self._service is not None:
             return
         try:
             config = self.settings.service_config()
         except InvalidIdentifier as exc:
             self.failed.emit(str(exc))
             return
-        self._thread = QThread()
-        self._thread.setObjectName("pneumoscan-pacs-listener")
-        self._worker = _ServiceWorker(config)
-        self._worker.moveToThread(self._thread)
-        self._start_requested.connect(self._worker.start)
-        self._stop_requested.connect(self._worker.stop)
-        self._worker.started.connect(self._on_started)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.stopped.connect(self._on_stopped)
-        self._worker.result_ready.connect(self.result_ready)
-        self._thread.start()
-        self._start_requested.emit()
+        relay = gui_owned(_ResultRelay())
+        relay.result_ready.connect(self.result_ready)
+        self._started_services = started = []  # what shutdown() must stop if it comes mid-start
+
+        def start_service():
+            service = _make_service(config, lambda path, _result: relay.result_ready.emit(str(path)))
+            service.start()
+            started.append(service)
+            return service
+
+        self._run(start_service, self._on_started, "Starting the PACS listener",
+                  lambda message: self._on_failed(f"the listener could not start: {message}"))
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._stop_requested.emit()
+        service = self._service
+        if service is None or self._busy:
+            return
+        self._run(service.stop, lambda _none: self._on_stopped(), "Stopping the PACS listener", self._on_failed)
+
+    def _run(self, fn, on_done, context: str, on_error) -> None:
+        self._busy = True
+        worker = create_worker(fn)
+        worker.returned.connect(on_done)
+        start_worker(worker, self._pool, context, on_error)
 
     def shutdown(self) -> None:
-        """Stop for application exit without waiting: the worker stops on its own thread
-        (in-flight transfers finish), then the thread ends; desktop.background keeps both
-        alive meanwhile and the app waits for them only after its windows have gone."""
-        from desktop.background import retire_thread
+        """Stop for application exit without waiting: the service stops on the listener's
+        pool (in-flight transfers finish); desktop.background keeps the pool alive meanwhile
+        and the app waits for it only after its windows have gone."""
+        from desktop.background import retire_pool
 
-        if self._thread is None:
-            return
-        worker, thread = self._worker, self._thread
-        self._worker = self._thread = None
-        self.running = False
-        for signal in (worker.stopped, worker.failed):  # runs on the worker's thread
-            signal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        retire_thread(thread, worker)
-        QMetaObject.invokeMethod(worker, "stop", Qt.ConnectionType.QueuedConnection)
+        pool, started = self._pool, self._started_services
+        self._service, self.running, self._busy = None, False, False
+        # Queued behind a start job still running: whatever it started is stopped too.
+        pool.start(lambda: _stop_quietly(started))
+        retire_pool(pool, keep_queued=True)
+        self._pool, self._started_services = self._new_pool(), []
 
-    def _on_started(self, port: int, model_hash: str) -> None:
+    def _on_started(self, service) -> None:
+        self._busy = False
+        self._service = service
         self.running = True
-        self.started.emit(port, model_hash)
+        self.started.emit(service.port, service.model_hash)
 
     def _on_failed(self, message: str) -> None:
-        self._end_thread()
+        self._busy = False
+        self._service, self.running = None, False
         self.failed.emit(message)
 
     def _on_stopped(self) -> None:
-        self._end_thread()
+        self._busy = False
+        self._service, self.running = None, False
         self.stopped.emit()
-
-    def _end_thread(self) -> None:
-        self.running = False
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread, self._worker = None, None

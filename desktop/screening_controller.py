@@ -10,7 +10,7 @@ import threading
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.study_job import StudyRequest, study_job
-from desktop.workers import create_worker, readable, start_worker
+from desktop.workers import create_worker, launch, report_error
 
 
 class _Relay(QObject):
@@ -32,8 +32,10 @@ class _Relay(QObject):
 
     @Slot(object)
     def on_error(self, exc) -> None:
+        # Logged always; shown by the window's "Screening stopped" notice unless discarded.
+        message = report_error(exc, "Screening the study", lambda _message: None)
         if not self.discarded:
-            self.owner.fail(readable(exc))
+            self.owner.fail(message)
 
 
 class StudyScreening(QObject):
@@ -58,7 +60,7 @@ class StudyScreening(QObject):
         worker.yielded.connect(relay.on_yield)
         worker.returned.connect(relay.on_return)
         worker.errored.connect(relay.on_error)
-        start_worker(worker)
+        launch(worker)
 
     def cancel(self) -> None:
         """Stop screening; the job still reports its summary (within one batch)."""

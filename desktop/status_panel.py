@@ -9,7 +9,7 @@ import time
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from desktop.formatting import format_duration
+from core.formatting import format_duration
 
 RESEARCH_NOTICE = "Research use only, not for diagnosis"
 
@@ -28,7 +28,12 @@ class ScreeningStatus:
         self.device_label = QLabel("Device: -", bar)
         self.research_label = QLabel(RESEARCH_NOTICE, bar)
         self.research_label.setObjectName("researchNotice")
+        self.unsaved_label = QLabel(bar)  # decisions the store has not written yet
+        self.unsaved_label.setObjectName("unsavedDecisions")
+        self.unsaved_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.unsaved_label.setVisible(False)
         # Permanent widgets: a passing status message must not hide the progress or the counts.
+        bar.addPermanentWidget(self.unsaved_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.counts_label)
         bar.addPermanentWidget(self.rate_label)
@@ -66,6 +71,17 @@ class ScreeningStatus:
             if done > 0 and elapsed > 0:
                 rate = done / elapsed
                 self.rate_label.setText(f"{rate:.1f} img/s, about {format_duration((total - screened) / rate)} left")
+
+    def show_unsaved(self, count: int, failing: bool, error: str = "") -> None:
+        """Decisions not stored yet: shown only while the store is failing (a queued write
+        is a few ms and not worth a flicker), with the error in the tooltip."""
+        shown = failing and count > 0
+        self.unsaved_label.setVisible(shown)
+        if shown:
+            noun = "decision" if count == 1 else "decisions"
+            self.unsaved_label.setText(f"{count} {noun} NOT SAVED yet: retrying")
+            self.unsaved_label.setToolTip(f"The results store refused the write: {error}\n"
+                                          "Kept in memory and retried; closing waits for them.")
 
     def set_device(self, device: str) -> None:
         self.device_label.setText(f"Device: {device}")

@@ -1,88 +1,15 @@
-"""Opening a study, as one generator for a superqt worker (each yield: progress + cancel point).
-
-Runs on a worker thread: scans the folder, reads the reader's decisions and the
-sign-off, then screens through core.screening.study.screen_study (stored
-results first, all at once; the model is loaded only if something is left to
-screen). Yields `(event, payload)` pairs; returns the run summary.
-"""
+"""The study job (core.reading.study_job) for the window: thumbnails become QImages on the
+worker thread, so the GUI thread only places them."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
-SCANNED = "scanned"  # desktop.study.StudyFiles
-DECISIONS = "decisions"  # ({path: Decision}, SignOff | None, {path: screen-anyway Decision})
-PLAN = "plan"  # core.screening.study.StudyPlan
-STORED = "stored"  # [ScreenResult] reused from the store, all at once
-STARTED = "started"  # (files to screen, device) once the model is ready
-RESULT = "result"  # (ScreenResult, QImage | None) screened now
-THUMBNAILS = "thumbnails"  # [(path key, QImage)] of stored results
-
-_THUMBNAIL_BATCH = 32
-
-
-@dataclass
-class StudyRequest:
-    folder: str
-    model_entry: object  # core.models.registry.ModelEntry
-    threshold: float
-    gradcam: bool = True
-    db_path: str | None = None  # None: the user's results store
-    use_stored: bool = True  # False: screen every file again
+from core.reading.study_job import (DECISIONS, PLAN, RESULT, SCANNED, STARTED, STORED,  # noqa: F401
+                                    THUMBNAILS, StudyRequest)
+from core.reading.study_job import study_job as _study_job
+from desktop.workers import grey_to_qimage
 
 
 def study_job(request: StudyRequest, cancel: threading.Event):
-    from core.models.registry import load_model
-    from core.reading.store import ResultStore
-    from core.screening.study import STORED as STORED_ITEM, THUMBNAIL, plan_study, screen_study
-    from desktop.study import scan_study
-    from desktop.workers import THUMBNAIL_SIZE, grey_to_qimage
-
-    summary = {"screened": 0, "errors": 0, "from_store": 0, "cancelled": False, "device": "", "total": 0}
-    study = scan_study(request.folder)
-    summary["total"] = len(study.files)
-    yield SCANNED, study
-    entry = request.model_entry
-    with ResultStore(request.db_path) as store:
-        yield DECISIONS, (store.image_decisions(study.files), store.study_sign_off(study.folder),
-                          store.image_overrides(study.files))
-        plan = plan_study(study.files, store, entry.card.sha256, gradcam=request.gradcam,
-                          rescreen=not request.use_stored)
-        plan.folder = study.folder
-        yield PLAN, plan
-        ready = []
-        items = screen_study(study.files, lambda: load_model(entry), store, gradcam=request.gradcam,
-                             cancel=cancel, threshold=request.threshold, study_folder=study.folder,
-                             stored_first=True, thumbnail_side=THUMBNAIL_SIZE, model_hash=entry.card.sha256,
-                             plan=plan, on_screener=lambda screener: ready.append(screener.device))
-        stored, thumbnails = [], []
-        try:
-            if not plan.reuse:
-                yield STORED, []
-            for item in items:
-                if item.kind == STORED_ITEM:
-                    stored.append(item.result)
-                    summary["from_store"] += 1
-                    summary["errors"] += item.result.error is not None
-                    if len(stored) == len(plan.reuse):  # all of them, before the model loads
-                        yield STORED, stored
-                    continue
-                if item.kind == THUMBNAIL:
-                    thumbnails.append((item.result.path, grey_to_qimage(item.thumbnail)))
-                    if len(thumbnails) >= _THUMBNAIL_BATCH:
-                        yield THUMBNAILS, thumbnails
-                        thumbnails = []
-                    continue
-                if ready and not summary["device"]:
-                    summary["device"] = ready[0]
-                    yield STARTED, (len(plan.todo), ready[0])
-                summary["screened"] += 1
-                summary["errors"] += item.result.error is not None
-                thumb = grey_to_qimage(item.thumbnail) if item.thumbnail is not None else None
-                yield RESULT, (item.result, thumb)
-            if thumbnails:
-                yield THUMBNAILS, thumbnails
-        finally:
-            items.close()
-    summary["cancelled"] = cancel.is_set()
-    return summary
+    """A generator function (superqt runs it as a GeneratorWorker)."""
+    return (yield from _study_job(request, cancel, thumbnail_image=grey_to_qimage))

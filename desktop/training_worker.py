@@ -18,15 +18,16 @@ runs.
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import SIGNAL, QObject, Signal, Slot
 
-from desktop.workers import create_worker, start_worker
+from core.logs import get_logger
+from desktop.workers import create_worker, gui_owned, launch, report_error
 from desktop.workers import readable as readable_error  # noqa: F401  (kept for importers)
 
 Report = Callable[[object], None]
+SIGNAL_FAILED = SIGNAL("failed(QString)")
 # Jobs whose function still runs (owners may be gone: the job object is kept alive here).
 _live_jobs: set = set()
 
@@ -34,6 +35,29 @@ _live_jobs: set = set()
 class _Reporter(QObject):
     """Carries `report(payload)` calls from the worker thread (queued to the GUI thread)."""
     progress = Signal(object)
+
+
+class _RunState:
+    """What the worker thread needs, without a reference back to the job: no cycle through a
+    QObject, so the garbage collector never frees a job on a pool thread."""
+
+    def __init__(self, report):
+        self.report = report
+        self.cancel_event = threading.Event()
+        self.ended = threading.Event()
+        self.lock = threading.Lock()
+        self.after_end: list = []
+
+
+def _run(state: _RunState, fn):
+    try:
+        return fn(state.report, state.cancel_event)
+    finally:
+        with state.lock:
+            state.ended.set()
+            callbacks, state.after_end = state.after_end, []
+        for callback in callbacks:
+            _call_quietly(callback)
 
 
 class BackgroundJob(QObject):
@@ -53,39 +77,28 @@ class BackgroundJob(QObject):
     def __init__(self, fn: Callable[[Report, threading.Event], object], name: str = "job", parent=None):
         super().__init__(parent)
         self.name = name
-        self.cancel_event = threading.Event()
         self.outcome: str | None = None  # "succeeded" | "failed" | "cancelled"
         self._discarded = False
-        self._ended = threading.Event()
-        self._after_end: list = []
-        self._lock = threading.Lock()
-        self._reporter = _Reporter()
+        # The reporter is emitted from the worker thread: owned by the GUI thread, deleted there.
+        self._reporter = gui_owned(_Reporter())
         self._reporter.progress.connect(self._relay_progress)
-        self._worker = create_worker(self._run, fn)
+        self._state = _RunState(self._reporter.progress.emit)
+        self.cancel_event = self._state.cancel_event
+        self._worker = create_worker(_run, self._state, fn)
         # Bound slots of this GUI-thread object: the worker's emits are queued here.
         self._worker.returned.connect(self._on_returned)
         self._worker.errored.connect(self._on_errored)
         self._worker.finished.connect(self._on_finished)
 
-    def _run(self, fn):
-        try:
-            return fn(self._reporter.progress.emit, self.cancel_event)
-        finally:
-            with self._lock:
-                self._ended.set()
-                callbacks, self._after_end = self._after_end, []
-            for callback in callbacks:
-                _call_quietly(callback)
-
     def start(self) -> "BackgroundJob":
         _live_jobs.add(self)
-        start_worker(self._worker)
+        launch(self._worker)  # errors: _on_errored (cancellation is not an error)
         return self
 
     def is_running(self) -> bool:
         """True until the outcome has been delivered (or the function ended, if discarded)."""
         if self._discarded:
-            return not self._ended.is_set()
+            return not self._state.ended.is_set()
         return self.outcome is None
 
     def cancel(self) -> None:
@@ -98,15 +111,15 @@ class BackgroundJob(QObject):
 
     def after_end(self, fn) -> None:
         """Run `fn()` once the job's function has returned (on the worker thread; at once if it has)."""
-        with self._lock:
-            if not self._ended.is_set():
-                self._after_end.append(fn)
+        with self._state.lock:
+            if not self._state.ended.is_set():
+                self._state.after_end.append(fn)
                 return
         _call_quietly(fn)
 
     def wait(self, timeout_ms: int = 120_000) -> bool:
         """Block until the function has returned (only for tests and scripts: the GUI never waits)."""
-        return self._ended.wait(timeout_ms / 1000)
+        return self._state.ended.wait(timeout_ms / 1000)
 
     @Slot(object)
     def _relay_progress(self, payload) -> None:
@@ -126,12 +139,16 @@ class BackgroundJob(QObject):
         if self.cancel_event.is_set():
             self._finish("cancelled", self.cancelled)  # e.g. core.training.trainer.TrainingCancelled
             return
-        if not type(exc).__module__.startswith("core."):
-            traceback.print_exception(exc)  # unexpected: keep the trace for a bug report
-        self._finish("failed", self.failed, readable_error(exc))
+        # Logged with its trace; shown by the job's owner (its `failed` slot), or, when nobody
+        # listens any more (a discarded job), by the window's notice.
+        shown_by_owner = not self._discarded and self.receivers(SIGNAL_FAILED) > 0
+        message = report_error(exc, f"Background job '{self.name}'",
+                               (lambda _message: None) if shown_by_owner else None)
+        self._finish("failed", self.failed, message)
 
     @Slot()
     def _on_finished(self) -> None:
+        self._reporter.deleteLater()  # every report was sent before the function returned
         _live_jobs.discard(self)
         self.ended.emit()
 
@@ -146,7 +163,7 @@ def _call_quietly(fn) -> None:
     try:
         fn()
     except Exception:  # clean-up must never take a worker thread down
-        traceback.print_exc()
+        get_logger("desktop.jobs").exception("clean-up after a background job failed")
 
 
 def start_job(fn, name: str, parent=None, on_progress=None, on_success=None, on_failure=None,

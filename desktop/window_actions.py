@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QToolButton
 
-from core.reading.review import NEEDS_REVIEW
+from core.reading.cells import NEEDS_REVIEW
 from core.reading.session import OUT_OF_SCOPE_QUEUE
 from desktop.reading_keys import SHORTCUTS
 from desktop.threshold_control import ThresholdControl
@@ -38,9 +38,11 @@ def build_actions(w) -> None:
     w.train_action = _action(w, "Train…", w.open_training_wizard, tip="Train or fine-tune a model on labelled images")
     w.manage_models_action = _action(w, "Manage models…", w.open_model_manager, tip="Rename or delete your models")
     w.reader_action = _action(w, "Reader name…", w.ask_reader_name, tip="Recorded with every decision and sign-off")
-    w.sign_off_action = _action(w, "Sign off study", w.toggle_sign_off)
+    w.sign_off_action = _action(w, "Sign off / amend study…", w.toggle_sign_off)
     w.screen_anyway_action = _action(w, "Screen anyway", w.screen_anyway,
                                      tip="Show the AI call on the current out-of-scope image (recorded)")
+    w.confirm_out_of_scope_action = _action(w, "Confirm out of scope", w.confirm_out_of_scope,
+                                            tip="Record that the current image is outside the model's scope")
     w.calibrate_action = _action(w, "Calibrate to my site…", lambda: _open_site_calibration(w),
                                  tip="Choose an operating point on your own labelled images")
     w.about_action = _action(w, "About PneumoScan", w.show_about)
@@ -65,6 +67,7 @@ def build_actions(w) -> None:
     menu.addAction(_action(w, "Open needs-review queue", lambda: w.open_queue(NEEDS_REVIEW)))
     menu.addAction(_action(w, "Open out-of-scope queue", lambda: w.open_queue(OUT_OF_SCOPE_QUEUE)))
     menu.addAction(w.screen_anyway_action)
+    menu.addAction(w.confirm_out_of_scope_action)
     menu.addAction(w.close_queue_action)
     menu.addAction(w.sign_off_action)
     menu.addSeparator()

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from core.models.registry import ModelCard, ModelEntry  # noqa: E402
 from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
 from desktop.model_choice import fill_combo  # noqa: E402
-from desktop.model_notes import first_sentence, model_tooltip  # noqa: E402
+from core.models.notes import first_sentence, model_tooltip  # noqa: E402
 from desktop.settings import AppSettings  # noqa: E402
 
 INTENDED_USE = {

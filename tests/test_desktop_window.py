@@ -20,7 +20,7 @@ from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  
 from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
 from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,  # noqa: E402
                                    COL_STUDY_DATE)
-from core.reading.review import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
+from core.reading.cells import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
 from desktop.workers import running_workers  # noqa: E402
 from desktop.settings import AppSettings  # noqa: E402
 from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,  # noqa: E402

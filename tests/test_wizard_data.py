@@ -11,8 +11,8 @@ from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE
 from core.reading.store import ResultStore
 from core.training.trainer import MIN_PER_CLASS
 from desktop.wizard import TrainingWizard
-from desktop.formatting import format_duration
-from desktop.wizard.sources import INIT_CURRENT, estimate_seconds
+from core.formatting import format_duration
+from core.training.data_sources import INIT_CURRENT, estimate_seconds
 
 CHECK_TIMEOUT_MS = 60_000
 
@@ -31,7 +31,7 @@ def wait_checked(qtbot, wizard):
 
 
 def _decide(store, study, path, decision, ai_call):
-    return store.add_decision(study, path, decision, ai_call=ai_call, model="m v1", model_hash="h",
+    return store.record_decision(study, path, decision, ai_call=ai_call, model="m v1", model_hash="h",
                               probability=0.7 if ai_call == POSITIVE else 0.2, threshold=0.5)
 
 

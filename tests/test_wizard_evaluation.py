@@ -39,7 +39,7 @@ def fake_outcome(folder, run_dir, seed=0):
     from core.training.dataset import labelled_samples
     from core.models.registry import ModelCard
     from core.training.trainer import TrainOutcome
-    from desktop.wizard.comparison import rule_threshold
+    from core.training.comparison import rule_threshold
 
     samples = labelled_samples(folder)
     labels = np.array([s.target for s in samples])
@@ -66,7 +66,7 @@ def results_for(qtbot, outcome, current_entry, folder):
 
 def test_both_models_at_the_same_rule_with_intervals_and_training_images_named(qtbot, home, site, tmp_path):
     from core import paths
-    from desktop.wizard.comparison import rule_threshold
+    from core.training.comparison import rule_threshold
 
     # The current model was trained on the very folder the comparison uses.
     current = save_brightness_model(paths.user_models_dir(), name="ward", training_folder=site)
@@ -183,7 +183,7 @@ def test_calibrate_from_the_readers_decisions(qtbot, home, tmp_path):
         # The reader confirms half of the AI calls and corrects the other half: the label is theirs.
         wrong_call = NEGATIVE if sample.label == POSITIVE else POSITIVE
         decision, ai_call = (AGREE, sample.label) if i % 2 else (DISAGREE, wrong_call)
-        store.add_decision(study, sample.path, decision, ai_call=ai_call, model="m v1", model_hash="h",
+        store.record_decision(study, sample.path, decision, ai_call=ai_call, model="m v1", model_hash="h",
                            probability=0.5, threshold=0.5)
     base = save_brightness_model(paths.user_models_dir(), name="ward", training_folder=study)
     window = StubMainWindow(study_folder=study, current_entry=base, store_path=store)
@@ -206,7 +206,7 @@ def test_calibrate_from_the_readers_decisions(qtbot, home, tmp_path):
 
 
 def test_a_saved_card_keeps_trainings_protocol_unless_the_threshold_moved(tmp_path, site):
-    from desktop.wizard.comparison import card_for_saving
+    from core.training.comparison import card_for_saving
 
     outcome = fake_outcome(site, tmp_path)
     protocol = {"tp": 30, "fn": 1, "tn": 20, "fp": 4, "n": 55, "sensitivity": 30 / 31, "auroc": 0.9,
@@ -226,7 +226,7 @@ def test_training_overlap_finds_images_inside_the_folder_and_copies_of_them(tmp_
 
     from core import paths
     from core.models.registry import ModelCard
-    from desktop.wizard.comparison import training_overlap
+    from core.training.comparison import training_overlap
 
     inside = sorted((site / "NORMAL").iterdir())[:3]
     elsewhere = tmp_path / "study"

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeader
 
 from core.training.metrics import format_with_ci, roc_points
 from desktop.training_worker import let_finish, start_job
-from desktop.wizard.comparison import name_problem, training_overlap
+from core.training.comparison import name_problem, training_overlap
 from desktop.wizard.plots import CalibrationFigure
 from desktop.wizard.results_page import WARNING_STYLE
 

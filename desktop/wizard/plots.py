@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 NEW_COLOR = "#1f77b4"
 CURRENT_COLOR = "#7f7f7f"
@@ -59,6 +60,7 @@ class TrainingCurves(_Canvas):
             ax.clear()
             ax.grid(alpha=0.3)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         self.loss_ax.set_title("Loss", fontsize=10)
         self.auroc_ax.set_title("Validation AUROC", fontsize=10)
         (self._batch_line,) = self.loss_ax.plot([], [], color=NEW_COLOR, alpha=0.35, lw=1,
@@ -68,7 +70,13 @@ class TrainingCurves(_Canvas):
         (self._auroc_line,) = self.auroc_ax.plot([], [], "o-", color="#2ca02c", lw=1.5)
         self.loss_ax.legend(fontsize=8, loc="upper right")
         self.auroc_ax.set_ylim(0.4, 1.01)
+        self._set_epoch_range(1.0)  # empty charts start at epoch 0, never below
+        self.loss_ax.set_ylim(0.0, 1.0)
         self.draw_idle()
+
+    def _set_epoch_range(self, right: float) -> None:
+        for ax in (self.loss_ax, self.auroc_ax):
+            ax.set_xlim(0, right + 0.05)
 
     def add_batch_loss(self, epoch_position: float, loss: float) -> None:
         """`epoch_position`: fractional epochs done (e.g. 1.5 halfway through epoch 2)."""
@@ -90,9 +98,7 @@ class TrainingCurves(_Canvas):
         self._rescale()
 
     def _rescale(self) -> None:
-        right = max([1.0, *self.batch_x, *self.epochs])
-        for ax in (self.loss_ax, self.auroc_ax):
-            ax.set_xlim(0, right + 0.05)
+        self._set_epoch_range(max([1.0, *self.batch_x, *self.epochs]))
         self.loss_ax.relim()
         self.loss_ax.autoscale_view(scalex=False)
         self.draw_idle()

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWizardPage)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizardPage)
 
 from core.training.metrics import format_with_ci, roc_points
 from desktop.threshold_control import ThresholdControl
 from desktop.training_worker import let_finish, start_job
-from desktop.wizard.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
-                                       new_model_probs, rule_threshold, save_new_model, score_model,
-                                       training_overlap)
+from desktop.wizard.training_page import remove_unsaved_run
+from core.training.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
+                                     new_model_probs, proposed_threshold, rule_threshold, save_new_model,
+                                     score_model, training_overlap)
 from desktop.wizard.plots import CURRENT_COLOR, NEW_COLOR, ComparisonFigure
 
 PICKED_COLOR = "#ff7f0e"
@@ -113,7 +114,10 @@ class ResultsPage(QWizardPage):
         name_row.addWidget(self.version_label)
         name_row.addWidget(self.save_button)
         name_row.addWidget(self.save_active_button)
-        layout = QVBoxLayout(self)
+        # The numbers, notes and charts scroll together: at a small window nothing is
+        # squeezed over anything else, and the table is never clipped.
+        content = QWidget(self)
+        layout = QVBoxLayout(content)
         layout.addWidget(self.picker)
         layout.addWidget(self.table)
         layout.addWidget(self.rule_label)
@@ -123,6 +127,13 @@ class ResultsPage(QWizardPage):
         layout.addWidget(self.activation_label)
         layout.addLayout(name_row)
         layout.addWidget(self.save_label)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
     # -- set up ------------------------------------------------------------------
 
@@ -143,7 +154,7 @@ class ResultsPage(QWizardPage):
         self.current_overlap = None
         self.overlap_label.clear()
         self.save_label.clear()
-        self.picker.set_value(outcome.card.threshold, emit=False)
+        self.picker.set_value(proposed_threshold(outcome.card.threshold), emit=False)
         self.name_edit.setText(config.name)
         self.activation_label.setText(self._activation_text())
         self._set_saving_enabled(True)
@@ -236,6 +247,7 @@ class ResultsPage(QWizardPage):
         for col, metrics in ((self.NEW_RULE, new_rule), (self.CURRENT_RULE, current), (self.NEW_PICKED, new)):
             for row, text in enumerate(metric_cells(metrics)):
                 self.table.setItem(row, col, QTableWidgetItem(text))
+        self._fit_table()
         n = len(self.outcome.val_labels)
         self.rule_label.setText(
             f"Same rule for both: the highest threshold that reaches sensitivity ≥ {self.target:.0%} on these "
@@ -255,8 +267,18 @@ class ResultsPage(QWizardPage):
             curves.append(self._curve(self.current_model.label, CURRENT_COLOR, np.asarray(labels)[ok],
                                       self.current_probs[ok], current))
         curves.append(("new model at your threshold", PICKED_COLOR, [], [], new))
-        self.figure.plot(curves, [(f"New model @ {self.threshold:.3f}", new),
+        self.figure.plot(curves, [(f"New model @ {self.threshold:.4g}", new),
                                   (f"{self._current_title()} (same rule)", current)])
+
+    def _fit_table(self) -> None:
+        """Tall enough for every row and wide enough for every cell: no clipped numbers."""
+        table = self.table
+        table.resizeRowsToContents()
+        header = table.horizontalHeader()
+        widths = [max(header.sectionSizeHint(c), table.sizeHintForColumn(c)) for c in range(table.columnCount())]
+        table.setMinimumWidth(table.verticalHeader().width() + sum(widths) + 2 * table.frameWidth() + 4)
+        height = header.height() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+        table.setFixedHeight(height + 2 * table.frameWidth() + 2)
 
     @staticmethod
     def _curve(label, color, labels, probs, metrics):
@@ -324,3 +346,5 @@ class ResultsPage(QWizardPage):
             self.job.discard()
         if self.save_job is not None:
             let_finish(self.save_job)  # never a half-written model: the save completes on its worker
+        elif self.outcome is not None and self.saved_entry is None:
+            remove_unsaved_run(self.outcome)

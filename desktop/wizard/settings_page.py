@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 from core.models.architectures import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
 from core.training.trainer import TrainConfig
 from core.training.dataset import patients_needed
-from desktop.formatting import format_duration
-from desktop.wizard.sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
+from core.formatting import format_duration
+from core.training.data_sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
                                     wizard_command)
 
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 from core.training.metrics import format_with_ci, metrics_with_ci
 from desktop.training_worker import BATCH, EPOCH, LOG, run_training, start_job
 from desktop.wizard.plots import TrainingCurves
-from desktop.formatting import format_duration
+from core.formatting import format_duration
 
 _LOSS_POINTS_PER_EPOCH = 10  # running-loss points plotted per epoch
 
@@ -200,3 +200,14 @@ def _remove_abandoned_run(run_dir: Path) -> None:
 
     if run_dir.resolve().parent == paths.training_runs_dir().resolve():
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def remove_unsaved_run(outcome) -> None:
+    """A finished run the reader left without saving (Cancel at Results): its checkpoints
+    (tens of MB) go, on a pool thread; only inside the user's training-runs folder."""
+    from desktop.workers import run_in_pool
+
+    run_dir = getattr(outcome, "run_dir", None)
+    if run_dir:
+        run_in_pool(functools.partial(_remove_abandoned_run, Path(run_dir)),
+                    context="Removing an unsaved training run")

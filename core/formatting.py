@@ -1,4 +1,4 @@
-"""Small text helpers shared by the main window and the wizard (no Qt)."""
+"""Small text helpers for people (progress labels of the window, the wizard and the CLI)."""
 from __future__ import annotations
 
 

@@ -1,4 +1,4 @@
-"""Qt-free results logic: score the current model on the new model's
+"""The training wizard's results logic (Qt-free): score the current model on the new model's
 validation split, compare both at thresholds chosen by the same rule, with
 95 % intervals, say when a model has seen the images, and save the new model.
 
@@ -27,14 +27,14 @@ def score_model(entry, paths: list[str], report=None, cancel: threading.Event | 
     screening, at the model's own input size, which may differ from the new
     model's), then the card's temperature once. Runs on a worker thread.
     """
+    from core.models.cache import cached_model
     from core.screening.raw_scoring import raw_probabilities
-    from core.models.registry import load_model
 
     def progress(done: int, total: int) -> None:
         if report is not None:
             report(("score", done, total))
 
-    loaded = load_model(entry)
+    loaded = cached_model(entry)  # the model the window screens with, loaded once
     raw, _errors = raw_probabilities(loaded, paths, batch_size, progress, cancel)
     return apply_temperature(raw, loaded.card.temperature)
 
@@ -67,13 +67,25 @@ def auroc_interval(labels, probs) -> list | None:
     return None if interval is None else list(interval)
 
 
+# A proposal above this reads as "1.000" and would call almost nothing positive; it comes
+# from scores crowded at 1 on a few validation images. Lowering a threshold keeps every
+# positive it caught, so the target sensitivity still holds at the cap.
+MAX_PROPOSED_THRESHOLD = 0.999
+
+
+def proposed_threshold(threshold: float) -> float:
+    """A threshold to offer the reader: never above MAX_PROPOSED_THRESHOLD."""
+    return min(float(threshold), MAX_PROPOSED_THRESHOLD)
+
+
 def rule_threshold(labels, probs, target: float) -> float | None:
     """The comparison's rule, the same for both models: the highest threshold
-    reaching `target` sensitivity on these images (None without positives)."""
+    reaching `target` sensitivity on these images (None without positives),
+    capped at MAX_PROPOSED_THRESHOLD."""
     labels, probs = _scored(labels, probs)
     if not (labels == 1).any():
         return None
-    return storable_threshold(threshold_for_sensitivity(labels, probs, target))
+    return proposed_threshold(storable_threshold(threshold_for_sensitivity(labels, probs, target)))
 
 
 def activation_problem(labels, target: float) -> str | None:
