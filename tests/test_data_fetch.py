@@ -253,6 +253,17 @@ def test_a_stale_staging_folder_from_a_killed_run_is_not_taken_as_data(tmp_path)
     assert not list((tmp_path / "data").rglob("half.jpeg"))
 
 
+def test_a_destination_that_cannot_be_written_is_refused(tmp_path, capsys):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_bytes(b"x")
+    archive = write_zip(tmp_path / "small.zip", members())
+    with pytest.raises(FetchError, match=f"cannot write in {not_a_folder}"):
+        build(archive, not_a_folder, allow_counts_mismatch=True)
+    assert cli.main(["data", "fetch", "--dest", str(not_a_folder), "--from", str(archive),
+                     "--allow-counts-mismatch"]) == 2
+    assert "cannot write in" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ no network
 
 def test_no_network_says_how_to_fetch_by_hand(tmp_path, monkeypatch, capsys):

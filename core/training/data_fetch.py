@@ -177,14 +177,19 @@ def build(archive: Path, dest: Path, allow_counts_mismatch: bool = False,
     final = dest / "chest_xray"
     if final.exists():
         raise FetchError(f"{final} already exists: move it away or choose another --dest")
-    dest.mkdir(parents=True, exist_ok=True)
     staging = dest / ".chest_xray.incomplete"
-    shutil.rmtree(staging, ignore_errors=True)  # a run that was killed: never completed, never used
-    staging.mkdir()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)  # a run that was killed: never completed, never used
+        staging.mkdir()
+    except OSError as exc:
+        raise FetchError(f"cannot write in {dest}: {exc}") from exc
     try:
         with open_films(Path(archive), dest) as (layout, reader):
             release = check_counts(layout.counts(), allow_counts_mismatch)
-            films = _kaggle_split(layout, release)
+            # Archive order: a compressed tar is read forwards once, never re-wound per film.
+            order = {name: i for i, name in enumerate(reader.names())}
+            films = sorted(_kaggle_split(layout, release), key=lambda f: order[f.member])
             unreadable: list[str] = []
             written: dict[str, int] = {}
             for done, film in enumerate(films, 1):
@@ -214,6 +219,8 @@ def build(archive: Path, dest: Path, allow_counts_mismatch: bool = False,
         return report
     except ArchiveError as exc:
         raise FetchError(str(exc)) from exc
+    except OSError as exc:  # writing: disk full, permissions
+        raise FetchError(f"cannot write the data in {dest} (nothing kept): {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
