@@ -9,7 +9,7 @@ bench/screening.py all call `screen_study`, so they agree on what is reused:
 - `rescreen=True` reuses nothing.
 
 Every file is decoded once: the decode that feeds the model input also gives the
-thumbnail and, when asked (`display_max_side`), the display copy. Screening
+thumbnail. Screening
 itself is `core.screening.screener.Screener` (scope check, calibration and all).
 Fresh results are committed to the store before they are yielded.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -48,7 +48,6 @@ class StudyItem:
     kind: str  # STORED, SCREENED or THUMBNAIL
     result: ScreenResult
     thumbnail: np.ndarray | None = None  # uint8 (rows, cols), longest side <= thumbnail side
-    display: np.ndarray | None = None  # float32 [0, 1] display copy (display_max_side), fresh files only
     done: int = 0  # results delivered so far (thumbnail items do not count)
     total: int = 0  # files in the study
 
@@ -108,33 +107,26 @@ def load_thumbnail(path, side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
 
 
 class _DecodeOnce:
-    """A Screener `decode` that keeps the thumbnail and display copy of the decode it makes."""
+    """A Screener `decode` that keeps the thumbnail of the decode it makes (one decode per file)."""
 
-    def __init__(self, thumbnail_side: int | None, display_max_side: int | None):
+    def __init__(self, thumbnail_side: int | None):
         self.thumbnail_side = thumbnail_side
-        self.display_max_side = display_max_side
         self._lock = threading.Lock()
-        self._kept: dict[str, tuple] = {}
+        self._kept: dict[str, np.ndarray] = {}
 
     def __call__(self, path, size: int):
-        from core.imaging.loader import load_image
-        from core.imaging.preprocessing import load_for_model, to_model_input
+        from core.imaging.preprocessing import load_for_model
 
-        if self.display_max_side:
-            loaded = load_image(path, max_side=max(self.display_max_side, 2 * size))
-            x = to_model_input(loaded.pixels, size)
-        else:
-            x, loaded = load_for_model(path, size)  # exactly what training used
-        thumb = thumbnail_of(loaded.pixels, self.thumbnail_side) if self.thumbnail_side else None
-        display = loaded.pixels if self.display_max_side else None
-        if thumb is not None or display is not None:
+        x, loaded = load_for_model(path, size)  # exactly what training used
+        if self.thumbnail_side:
+            thumb = thumbnail_of(loaded.pixels, self.thumbnail_side)
             with self._lock:
-                self._kept[str(path)] = (thumb, display)
+                self._kept[str(path)] = thumb
         return x, loaded
 
-    def take(self, path: str) -> tuple:
+    def take(self, path: str) -> np.ndarray | None:
         with self._lock:
-            return self._kept.pop(str(path), (None, None))
+            return self._kept.pop(str(path), None)
 
 
 def _keep(store, folder, result: ScreenResult, warned: list) -> None:
@@ -156,8 +148,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
                  cancel: threading.Event | None = None, threshold: float | None = None,
                  rescreen: bool = False, study_folder=None, batch_size: int = 16,
                  stored_first: bool = False, thumbnail_side: int | None = None,
-                 display_max_side: int | None = None, model_hash: str | None = None,
-                 plan: StudyPlan | None = None, screener=None, screener_options: dict | None = None,
+                 model_hash: str | None = None, plan: StudyPlan | None = None, screener=None,
                  on_screener: Callable | None = None) -> Iterator[StudyItem]:
     """Yield one StudyItem per file (each yield is a progress report and a cancel point).
 
@@ -181,7 +172,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
     total, done = plan.total, 0
     cancelled = (lambda: cancel is not None and cancel.is_set())
 
-    decode = _DecodeOnce(thumbnail_side, display_max_side)
+    decode = _DecodeOnce(thumbnail_side)
     fresh: Iterator[ScreenResult] | None = None
     warned: list = []
     if screener is not None:
@@ -200,7 +191,7 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
 
             model = loaded_model() if lazy else loaded_model
             screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=gradcam,
-                                decode=decode, **(screener_options or {}))
+                                decode=decode)
             threshold = screener.threshold
         if on_screener is not None:
             on_screener(screener)
@@ -221,9 +212,9 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
             return None
         # Committed before it is reported; a list of files without a folder is filed by its own folder.
         _keep(store, folder if folder is not None else Path(result.path).parent, result, warned)
-        thumb, display = decode.take(result.path)
+        thumb = decode.take(result.path)
         done += 1
-        return StudyItem(SCREENED, result, thumbnail=thumb, display=display, done=done, total=total)
+        return StudyItem(SCREENED, result, thumbnail=thumb, done=done, total=total)
 
     try:
         if stored_first:
@@ -258,10 +249,3 @@ def screen_study(paths_or_folder, loaded_model, store, *, gradcam: bool, retry_f
         close = getattr(fresh, "close", None)
         if close is not None:
             close()  # stops the decode pool at once
-
-
-def iter_results(items: Iterable[StudyItem]) -> Iterator[ScreenResult]:
-    """Just the results (thumbnail-only items skipped)."""
-    for item in items:
-        if item.kind != THUMBNAIL:
-            yield item.result
