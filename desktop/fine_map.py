@@ -12,7 +12,6 @@ import threading
 import numpy as np
 
 _lock = threading.Lock()
-_loaded: dict = {}  # sha256 -> the keras model of the one model last used (worker threads only)
 
 
 def fine_cam_of(card) -> dict | None:
@@ -22,17 +21,13 @@ def fine_cam_of(card) -> dict | None:
 
 
 def _keras_model(source):
-    """A LoadedModel (has keras_model) as is; a registry entry is loaded once and kept."""
+    """A LoadedModel (has keras_model) as is; a registry entry comes from the shared model
+    cache (core.models.cache): the same model the study was screened with, loaded once."""
     if getattr(source, "keras_model", None) is not None:
         return source.keras_model
-    from core.models.registry import load_model
+    from core.models.cache import cached_model
 
-    key = source.card.sha256
-    with _lock:
-        if key not in _loaded:
-            _loaded.clear()  # one model at a time: the one being read
-            _loaded[key] = load_model(source, scope=False).keras_model
-        return _loaded[key]
+    return cached_model(source).keras_model
 
 
 def compute_fine_map(source, path: str) -> np.ndarray:

@@ -17,10 +17,11 @@ class ScreeningAdapter:
     """One loaded model, screening one received file at a time, with Grad-CAM when the model allows."""
 
     def __init__(self, model_name: str | None = None, loaded_model=None):
-        from core.models.registry import find_model, load_model
+        from core.models.cache import cached_model
         from core.screening.screener import Screener
 
-        self.loaded = loaded_model if loaded_model is not None else load_model(find_model(model_name))
+        # The shared model cache: the window's study and the listener screen with one copy.
+        self.loaded = loaded_model if loaded_model is not None else cached_model(model_name)
         try:
             self.screener = Screener(self.loaded, gradcam=True)
         except ValueError:  # no Grad-CAM layer: results still go out, the capture without a heatmap
