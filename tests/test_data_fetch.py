@@ -145,6 +145,25 @@ def test_other_counts_are_refused_naming_each_one(tmp_path):
         check_counts(short)
 
 
+@pytest.mark.slow
+def test_an_archive_with_the_published_mendeley_counts_is_taken_without_the_flag(tmp_path):
+    """5,856 tiny films in Mendeley's layout: accepted as published, and train/ comes out
+    as the project's training folder (1,341 / 3,875) with Kaggle's 8 + 8 in val/."""
+    tiny = cv2.imencode(".jpeg", np.full((12, 10), 90, np.uint8))[1].tobytes()
+    names = {"NORMAL": lambda i: f"IM-{i:04d}-0001.jpeg", "PNEUMONIA": lambda i: f"person{i}_bacteria_{i}.jpeg"}
+    files = {}
+    for key, count in MENDELEY.items():
+        part, label = key.split("/")
+        for i in range(count):
+            files[f"ChestXRay2017/chest_xray/{part}/{label}/{part}-{names[label](i)}"] = tiny
+    report = build(write_zip(tmp_path / "ChestXRay2017.zip", files), tmp_path / "data")
+    assert report.release == MENDELEY_RELEASE
+    assert report.counts == {"train/NORMAL": 1341, "train/PNEUMONIA": 3875, "val/NORMAL": 8,
+                             "val/PNEUMONIA": 8, "test/NORMAL": 234, "test/PNEUMONIA": 390}
+    val = sorted(p.name for p in (tmp_path / "data" / "chest_xray" / "val" / "PNEUMONIA").iterdir())
+    assert val == sorted(f"train-person{i}_bacteria_{i}.jpeg" for i in range(3875, 3883))
+
+
 def test_mendeley_train_part_gives_kaggle_validation_films_back():
     """Mendeley's train holds 8 more films per class; the highest-numbered 8 go to val."""
     names = [f"person{n}_bacteria_{n}.jpeg" for n in range(1, 21)]  # person9 < person10: natural order
