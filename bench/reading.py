@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from core.screening.results import NEGATIVE, POSITIVE, ScreenResult
-    from core.reading.review import NEEDS_REVIEW
+    from core.reading.cells import NEEDS_REVIEW
     from desktop.main_window import MainWindow
     from desktop.settings import AppSettings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
-from core.reading.review import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
+from core.reading.cells import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_NEGATIVE,
                          TRUE_POSITIVE)
 from core.reading.session import OUT_OF_SCOPE_QUEUE
 from desktop.text import wrapping

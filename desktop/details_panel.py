@@ -10,7 +10,7 @@ from datetime import datetime
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from core.screening.results import SCREEN_ANYWAY
+from core.reading.records import CONFIRM_OUT_OF_SCOPE, KIND_TEXT, SCREEN_ANYWAY
 from desktop.results_model import format_study_date, status_text
 from desktop.text import breakable, wrapping
 
@@ -29,8 +29,8 @@ def describe_history_entry(decision) -> str:
     undone = "[undone] " if decision.undone else ""
     reader = f" by {decision.reader}" if getattr(decision, "reader", "") else ""
     prob = "" if decision.probability is None else f"p={decision.probability:.3f}, "
-    if decision.decision == SCREEN_ANYWAY:
-        return (f"{undone}{_local_time(decision.time)}  Screened anyway{reader} "
+    if decision.decision in (SCREEN_ANYWAY, CONFIRM_OUT_OF_SCOPE):
+        return (f"{undone}{_local_time(decision.time)}  {KIND_TEXT[decision.decision]}{reader} "
                 f"(out of scope: {getattr(decision, 'reason', '') or '-'}); AI {decision.ai_call or '-'} "
                 f"({prob}t={decision.threshold:.2f}; {decision.model})")
     return (f"{undone}{_local_time(decision.time)}  {decision.decision.capitalize()}{reader}, on AI "
@@ -51,6 +51,7 @@ def _short(value) -> str:
 
 class DetailsPanel(QWidget):
     screen_anyway_requested = Signal()
+    confirm_requested = Signal()
     FIELDS = ("File", "Patient", "Study", "Probability", "AI call", "Threshold", "Model", "Truth", "Reader",
               "Status")
 
@@ -72,6 +73,15 @@ class DetailsPanel(QWidget):
         self.screen_anyway_button.clicked.connect(self.screen_anyway_requested)
         self.screen_anyway_button.hide()
         self._form.addRow(self.screen_anyway_button)
+        # ...or confirm that it is outside the model's scope (recorded, its own kind; never a label).
+        self.confirm_button = QPushButton("Confirm out of scope", result_box)
+        self.confirm_button.setObjectName("confirmOutOfScopeButton")
+        self.confirm_button.clicked.connect(self.confirm_requested)
+        self.confirm_button.hide()
+        self._form.addRow(self.confirm_button)
+        self._tips = {SCREEN_ANYWAY: self.screen_anyway_button.toolTip(),
+                      CONFIRM_OUT_OF_SCOPE: "This image is outside what the model knows (recorded with your "
+                                            "name; Ctrl+Z undoes it)"}
 
         self.meta_box = QGroupBox("DICOM", self)
         self._meta_form = QFormLayout(self.meta_box)
@@ -98,6 +108,7 @@ class DetailsPanel(QWidget):
         self._set_meta({})
         self._meta_shown = None
         self.screen_anyway_button.hide()
+        self.confirm_button.hide()
         self.set_history([])
 
     def show_row(self, session, row) -> None:
@@ -107,15 +118,17 @@ class DetailsPanel(QWidget):
         self.fields["File"].setToolTip(row.file)
         self.fields["Patient"].setText(f"{row.patient or '-'}" + (f", view {row.view}" if row.view else ""))
         group = session.group_result(row.key)
-        if group is not None and group.call is not None:
-            views = f", {'/'.join(group.views)}" if group.views else ""
-            images = f"{len(group.keys)} image" + ("s" if len(group.keys) != 1 else "")
-            self.fields["Study"].setText(f"{group.call} (highest p={group.probability:.3f}; {images}{views})")
-        else:
-            self.fields["Study"].setText("-")
+        # The study-level call is made on in-scope images only, and says what it left out.
+        self.fields["Study"].setText(group.text() if group is not None else "-")
         self.fields["Probability"].setText("-" if row.probability is None else f"{row.probability:.4f}")
         self.fields["AI call"].setText(session.call_text(row) or ("not screened" if not row.screened else "-"))
-        self.screen_anyway_button.setVisible(bool(row.withheld and row.probability is not None))
+        withheld = bool(row.withheld and row.probability is not None)
+        self.screen_anyway_button.setVisible(withheld)
+        self.confirm_button.setVisible(withheld)
+        for button, kind in ((self.screen_anyway_button, SCREEN_ANYWAY), (self.confirm_button, CONFIRM_OUT_OF_SCOPE)):
+            problem = session.refusal(kind, row.key)
+            button.setEnabled(problem is None)
+            button.setToolTip(self._tips[kind] if problem is None else f"Not now: {problem}")
         screened_at = f" (screened at {result.threshold:.2f})" if result is not None else ""
         self.fields["Threshold"].setText(f"{session.threshold:.3f}{screened_at}")
         if result is not None:

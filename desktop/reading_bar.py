@@ -10,6 +10,7 @@ from desktop.text import wrapping
 
 CUE_ON = "Decision keys on: A agree, D disagree, U unsure, Ctrl+Z undo"
 CUE_OFF = "Decision keys off: open a queue (a matrix cell or Needs review), then click the image"
+CUE_OFF_IN_QUEUE = "Decision keys off: click the image or the table to use them"
 
 
 class ReadingBar(QWidget):
@@ -27,6 +28,9 @@ class ReadingBar(QWidget):
         self.cue.setObjectName("keyCue")
         wrapping(self.cue)
         self.buttons: dict[str, QPushButton] = {}
+        self._in_review = self._cue_active = False
+        self._tips = {AGREE: "The AI call is right", DISAGREE: "The AI call is wrong",
+                      UNSURE: "Cannot tell from this image"}
         row = QHBoxLayout()
         for name, text, tip, slot in (
                 ("previous", "◀", "Previous (Left)", self.previous_requested.emit),
@@ -55,11 +59,26 @@ class ReadingBar(QWidget):
 
     def set_review(self, in_review: bool) -> None:
         """Decision buttons only in review (a queue is open)."""
+        self._in_review = in_review
         for name in (AGREE, DISAGREE, UNSURE, "close"):
             self.buttons[name].setEnabled(in_review)
+        self.cue.setText(CUE_ON if self._cue_active else (CUE_OFF_IN_QUEUE if in_review else CUE_OFF))
+
+    def show_state(self, session) -> None:
+        """Each decision button enabled only when the session would take it, its tooltip saying why not
+        (an out-of-scope image whose call is withheld, a signed-off study, no AI result)."""
+        in_review = session.queue_kind is not None
+        self.set_review(in_review)
+        for kind in (AGREE, DISAGREE, UNSURE):
+            problem = session.refusal(kind) if in_review else "open a queue first"
+            button = self.buttons[kind]
+            button.setEnabled(problem is None)
+            button.setToolTip(self._tips[kind] if problem is None else f"Not now: {problem}")
+        self.buttons["close"].setEnabled(in_review)
 
     def set_cue(self, active: bool) -> None:
-        self.cue.setText(CUE_ON if active else CUE_OFF)
+        self._cue_active = active
+        self.cue.setText(CUE_ON if active else (CUE_OFF_IN_QUEUE if self._in_review else CUE_OFF))
         self.cue.setProperty("active", active)
         self.cue.setStyleSheet("background:#1e8449;color:white;padding:2px;" if active
                                else "background:#d5d8dc;color:#2c3e50;padding:2px;")

@@ -88,9 +88,11 @@ class ReadingKeys(QObject):
         """The action bound to a key press on the viewer or the table, or None."""
         w = self._window
         if modifiers & Qt.KeyboardModifier.ControlModifier:
-            if key == Qt.Key.Key_Z and self.decisions_active:
-                return w.undo_decision
-            return None
+            if key != Qt.Key.Key_Z:
+                return None
+            if self.decisions_active or not w.session.can_undo:
+                return w.undo_decision  # says "Nothing to undo" (or why not) when it cannot
+            return lambda: w.statusBar().showMessage("Undo works in review: open a queue first", 5000)
         if key in DECISION_KEYS:
             if not self.decisions_active:
                 return lambda: w.statusBar().showMessage(

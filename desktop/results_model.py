@@ -160,7 +160,9 @@ class ResultsTableModel(QAbstractTableModel):
             group = self._groups.get(row.group)
             if group is None or group.call is None or len(group.keys) < 1:
                 return ""
-            return f"{group.call} ({group.probability:.2f}, {len(group.keys)} img)"
+            # The study call rests on its in-scope images only; what it left out is said.
+            left = len(group.keys) - group.used
+            return f"{group.call} ({group.probability:.2f}, {group.used} img" + (f", {left} left out)" if left else ")")
         if col == COL_TRUTH:
             return row.truth or ""
         if col == COL_READER:

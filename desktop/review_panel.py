@@ -14,8 +14,10 @@ from desktop.text import wrapping
 
 
 class SignOffBox(QGroupBox):
+    """The study's sign-off: who signed it with what, its amendments, and the one button
+    (Sign off / Amend). A signed-off study is read-only until amended."""
     sign_off_requested = Signal()
-    reopen_requested = Signal()
+    amend_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Sign-off", parent)
@@ -31,18 +33,20 @@ class SignOffBox(QGroupBox):
         self._signed = False
 
     def _clicked(self) -> None:
-        (self.reopen_requested if self._signed else self.sign_off_requested).emit()
+        (self.amend_requested if self._signed else self.sign_off_requested).emit()
 
-    def show_sign_off(self, sign_off, reader: str) -> None:
+    def show_sign_off(self, sign_off, reader: str, amendments=()) -> None:
         self._signed = sign_off is not None
+        history = [a.text() for a in amendments]
         if sign_off is None:
             who = reader or "no reader set (Settings > Reader name)"
-            self.state.setText(f"Open. Reader: {who}")
+            self.state.setText("\n".join([f"Open. Reader: {who}", *history]))
             self.button.setText("Sign off study")
+            self.button.setToolTip("Asks about what is still undecided, then records the sign-off")
         else:
-            self.state.setText(f"Signed off by {sign_off.reader} at {sign_off.time[:16].replace('T', ' ')} UTC "
-                               f"({sign_off.images} images, {sign_off.model})")
-            self.button.setText("Re-open study")
+            self.state.setText("\n".join([*history, sign_off.text(), "Read-only: choose Amend to change it"]))
+            self.button.setText("Amend…")
+            self.button.setToolTip("Re-open the study for changes (recorded with your name and a reason)")
 
 
 class _Page(QWidget):

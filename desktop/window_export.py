@@ -1,4 +1,6 @@
-"""CSV and PDF export from the main window: snapshot on the GUI thread, write on a worker."""
+"""CSV and PDF export from the main window: the report is built by core.reading.report
+(the same code as `pneumoscan-cli report`); a snapshot is taken on the GUI thread and
+a worker writes the files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,11 +23,13 @@ def qimage_to_array(image: QImage | None) -> np.ndarray | None:
 
 
 def export(window, kind: str, path: str | None = None) -> None:
-    from desktop.export import ExportSummary, now_text, snapshot_rows, write_csv, write_pdf
+    from core.reading.report import report_rows, summary_of, write_csv
+    from core.reading.report_pdf import write_pdf
 
     session = window.session
-    rows = snapshot_rows(session, thumbnails=lambda key: qimage_to_array(window.results_model.thumbnail(key))
-                         if kind == "pdf" else None)
+    skipped = window.study.skipped if window.study is not None else []
+    rows = report_rows(session, skipped, thumbnails=lambda key: qimage_to_array(window.results_model.thumbnail(key))
+                       if kind == "pdf" else None)
     if not rows:
         window.notify("Nothing to export", "Open a study first.")
         return
@@ -36,16 +40,12 @@ def export(window, kind: str, path: str | None = None) -> None:
         path, _ = QFileDialog.getSaveFileName(window, title, str(folder / f"{folder.name}_pneumoscan.{kind}"), pattern)
         if not path:
             return
+    entry = window.current_entry
+    summary = summary_of(session, window.study_folder.name if window.study_folder else "study",
+                         entry.card.label if entry else (session.model_label or "-"))
     on_error = lambda message: window.notify("Export failed", message)  # noqa: E731
     if kind == "csv":
-        run_in_pool(lambda: write_csv(rows, path), on_done=window._exported_to, on_error=on_error)
+        run_in_pool(lambda: write_csv(rows, path, summary), on_done=window._exported_to, on_error=on_error)
         return
-    entry = window.current_entry
-    sign_off = session.signed_off
-    summary = ExportSummary(
-        study=window.study_folder.name if window.study_folder else "study",
-        model=entry.card.label if entry else (rows[0].model or "-"), threshold=session.threshold,
-        exported_at=now_text(), reader=session.reader,
-        signed_off=f"by {sign_off.reader} at {sign_off.time[:16].replace('T', ' ')} UTC" if sign_off else "")
     window.statusBar().showMessage("Writing the PDF report…")
     run_in_pool(lambda: write_pdf(rows, summary, path), on_done=window._exported_to, on_error=on_error)

@@ -72,8 +72,9 @@ def build_panes(w) -> None:
         w.review.sign_off
     w.confusion.queue_requested.connect(w.open_queue)
     w.details.screen_anyway_requested.connect(w.screen_anyway)
+    w.details.confirm_requested.connect(w.confirm_out_of_scope)
     w.sign_off_box.sign_off_requested.connect(w.toggle_sign_off)
-    w.sign_off_box.reopen_requested.connect(w.toggle_sign_off)
+    w.sign_off_box.amend_requested.connect(w.toggle_sign_off)
     w.splitter = QSplitter(Qt.Orientation.Horizontal, w)
     w.splitter.setObjectName("mainSplitter")
     for widget in (left, centre, w.review):

@@ -10,7 +10,7 @@ import pytest
 import conftest_loader_helpers as h
 from core import cli
 from core.csvsafe import neutral_row, neutralise
-from desktop.export import CSV_COLUMNS, ExportRow, write_csv
+from core.reading.report import CSV_COLUMNS, ReportRow, write_csv
 from engine_models import save_tiny_model
 
 
@@ -44,10 +44,9 @@ def test_cli_csv_neutralises_file_names(tmp_path, monkeypatch, capsys):
 
 
 def test_gui_export_neutralises_file_names_and_dicom_text(tmp_path):
-    row = ExportRow(file="=cmd|'/C calc'!A0.png", path="/s/x.png", patient_id="@SUM(1+1)",
-                    study_date="20240101", probability=0.25, threshold=0.5, ai_call="NORMAL",
-                    truth=None, reader_decision=None, reader_label=None, decision_time=None,
-                    model="m", model_version="1", model_hash="h", status="screened", error=None)
+    row = ReportRow(file="=cmd|'/C calc'!A0.png", path="/s/x.png", patient="@SUM(1+1)", study="s",
+                    section="All other images", status="screened", study_date="20240101", probability=0.25,
+                    threshold=0.5, prediction="NORMAL", model="m", model_version="1", model_hash="h")
     path = write_csv([row], tmp_path / "out.csv")
     record = dict(zip(CSV_COLUMNS, list(csv.reader(path.open()))[1]))
     assert record["file"] == "'=cmd|'/C calc'!A0.png"

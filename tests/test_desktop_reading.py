@@ -307,7 +307,8 @@ def test_patient_study_and_view_grouping_with_a_study_level_result(qtbot, home, 
     names = [Path(k).name for k in keys]
     patients = [text_at(window, k, COL_PATIENT) for k in keys]
     # One patient's films together, PA before lateral; natural file order within a patient.
-    assert patients == ["anna", "anna", "P1", "P1", "P2"]  # natural, case-blind order of patient ids
+    # A folder alone never makes a patient: each film in anna/ is its own (issue 19, item 4).
+    assert patients == ["anna/film0", "anna/film1", "P1", "P1", "P2"]  # natural, case-blind order
     assert names[:2] == ["film0.jpeg", "film1.jpeg"] and names[2:4] == ["img2.dcm", "img10.dcm"]
     assert [text_at(window, k, COL_VIEW) for k in keys[2:]] == ["PA", "LL", "AP"]
     keys = keys[2:4]
@@ -318,7 +319,8 @@ def test_patient_study_and_view_grouping_with_a_study_level_result(qtbot, home, 
     study_call = text_at(window, keys[0], COL_STUDY_CALL)
     assert study_call == text_at(window, keys[1], COL_STUDY_CALL)
     window.set_threshold(top)  # exactly the higher film's probability: the study is positive
-    assert text_at(window, keys[0], COL_STUDY_CALL).startswith(f"{POSITIVE} ({top:.2f}, 2 img)")
+    # The lateral film is out of scope: left out of the study call, and said so.
+    assert text_at(window, keys[0], COL_STUDY_CALL) == f"{POSITIVE} ({top:.2f}, 1 img, 1 left out)"
     window.set_threshold(min(0.999, top + 1e-3))
     assert text_at(window, keys[0], COL_STUDY_CALL).startswith(NEGATIVE)
     # Sorting by file name is natural (img2 before img10) and by patient again on the patient header.
@@ -367,16 +369,45 @@ def test_invert_window_presets_in_file_values_and_the_faint_normal_heatmap(qtbot
     assert panel.fine_box.isHidden()  # no fine map offered without a model that has one
 
 
-def test_sign_off_needs_a_reader_and_is_kept_per_study(qtbot, home, studies, store_path):
+def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, home, studies, store_path,
+                                                                         monkeypatch, tmp_path):
+    """Issue 19, item 3: sign-off shows what is undecided and asks; a signed-off study refuses
+    decisions (keys and buttons), undo and Screen again, saying why, until Amend (recorded)."""
+    from desktop import reading_actions
+
+    questions, answers = [], []
+    monkeypatch.setattr(reading_actions, "ask", lambda window, title, text: questions.append(text) or answers.pop(0))
+    monkeypatch.setattr(reading_actions, "ask_reason", lambda window, title, text: "late lateral finding")
     window = open_window(qtbot, studies["b"], store_path)
     window.toggle_sign_off()
-    assert "reader" in window.messages[-1] and window.session.signed_off is None
+    assert "reader" in window.messages[-1] and window.session.signed_off is None and not questions
     window.set_reader_name("Dr Reader")
+    answers.append(False)  # the reader reads what is open and declines
+    window.toggle_sign_off()
+    assert "images that need review are undecided" in questions[-1]
+    assert "out-of-scope images are neither confirmed nor screened anyway" in questions[-1]
+    assert window.session.signed_off is None
+    answers.append(True)
     window.toggle_sign_off()
     qtbot.waitUntil(lambda: window.session.signed_off is not None)
     window.refresh()
+    signed = window.session.signed_off
+    assert signed.threshold == pytest.approx(window.session.threshold) and signed.counts["total"] == 5
+    assert signed.model == LABEL
     assert window.sign_off_box.state.text().startswith("Signed off by Dr Reader")
-    assert window.sign_off_box.button.text() == "Re-open study"
+    assert window.sign_off_box.button.text() == "Amend…"
+
+    # Read-only: the D key, the buttons and Screen again refuse, and say why.
+    window.open_queue(NEEDS_REVIEW)
+    current = window.session.current
+    window.viewer.view.setFocus()
+    qtbot.keyClick(window.viewer.view, Qt.Key.Key_D)
+    assert window.session.row(current).decision is None
+    assert "signed off" in window.statusBar().currentMessage()
+    assert not window.reading_bar.buttons[DISAGREE].isEnabled()
+    assert "signed off" in window.reading_bar.buttons[DISAGREE].toolTip()
+    window.start_screening(use_stored=False)
+    assert window.messages[-1].startswith("Cannot screen again: the study is signed off")
     window.close()
 
     again = open_window(qtbot, studies["b"], store_path)
@@ -384,8 +415,23 @@ def test_sign_off_needs_a_reader_and_is_kept_per_study(qtbot, home, studies, sto
     again.refresh()
     assert again.session.signed_off.reader == "Dr Reader" and again.session.signed_off.images == 5
     assert AppSettings().reader_name == "Dr Reader"  # the settings keep the reader
-    again.toggle_sign_off()  # re-open
-    assert again.session.signed_off is None
+    again.toggle_sign_off()  # amend: asks why, records it
+    qtbot.waitUntil(lambda: again.session.signed_off is None)
+    amendment = again.session.record.amendments[-1]
+    assert (amendment.reader, amendment.reason) == ("Dr Reader", "late lateral finding")
+    again.refresh()
+    assert "Amended by Dr Reader" in again.sign_off_box.state.text()
+    again.open_queue(NEEDS_REVIEW)
+    again.viewer.view.setFocus()
+    current = again.session.current
+    qtbot.keyClick(again.viewer.view, Qt.Key.Key_U)
+    assert again.session.row(current).decision is not None  # writable again
+    csv_path = tmp_path / "amended.csv"
+    with qtbot.waitSignal(again.exported, timeout=60_000):
+        again.export_csv(str(csv_path))
+    import csv
+    record = next(csv.DictReader(csv_path.open()))
+    assert "Amended by Dr Reader" in record["amended"] and "late lateral finding" in record["amended"]
     with qtbot.waitSignal(again.screening_finished, timeout=TIMEOUT_MS):
         again.open_study(studies["a"])
     assert again.session.signed_off is None  # per study
@@ -424,7 +470,8 @@ def test_pdf_report_puts_false_negatives_disagreements_and_changed_calls_first(q
     data = pdf.read_bytes()
     assert data[:5] == b"%PDF-"
     text = _pdf_text(data)
-    assert text.index(b"False negatives") < text.index(b"AI call changed since the reader decided")
+    assert text.index(b"False negatives \\(") < text.index(b"AI call changed since the reader decided")
+    assert b"Page 1 of " in text
     for row in positives:
         assert Path(row.file).name.encode() in text  # every false negative, by file name
     assert b"patient " in text and b"Dr Reader" in text and LABEL.encode() in text
@@ -473,9 +520,10 @@ def test_out_of_scope_queue_screen_anyway_persists_and_undoes(qtbot, home, studi
     rows = {Path(r["file"]).name: r for r in csv.DictReader(csv_path.open())}
     assert rows["img10.dcm"]["ai_call"] == call
     assert rows["img10.dcm"]["screened_anyway"] == "(screened anyway: lateral view)"
-    from desktop.export import _entry_text, snapshot_rows
-    exported = next(r for r in snapshot_rows(session) if r.path == lateral)
-    assert f"AI {call} (screened anyway: lateral view) (p=" in _entry_text(exported)  # the PDF's line
+    from core.reading.report import report_rows
+    from core.reading.report_pdf import entry_lines
+    exported = next(r for r in report_rows(session) if r.path == lateral)
+    assert f"AI {call} (p={exported.probability:.3f}) (screened anyway: lateral view)" in entry_lines(exported)
     window.close()
 
     again = open_window(qtbot, studies["b"], store_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE, ScreenResult
-from core.reading.review import FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE
+from core.reading.cells import FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE
 from core.reading.session import (CURSOR, DECISION, FILTER_ALL, FILTER_AI_POSITIVE, FILTER_CHANGED,
                           FILTER_DISAGREEMENTS, FILTER_QUEUE, FILTER_UNSCREENED, ORDER_FILE,
                           ORDER_PROBABILITY, OUT_OF_SCOPE_QUEUE, ReadingSession, decision_text,
@@ -137,7 +137,7 @@ def test_decide_undo_and_decisions_follow_the_image_into_any_folder(study, store
     session.go_to(tp)
     seen = []
     session.subscribe(lambda event, payload: seen.append((event, payload)))
-    assert session.decide(DISAGREE)
+    assert session.decide(DISAGREE) is None
     assert (DECISION, tp) in seen and (CURSOR, session.current) in seen
     stored = store.image_decisions([tp])[tp]
     assert stored.decision == DISAGREE and stored.reader == "Dr Reader" and stored.ai_call == NEGATIVE
@@ -181,9 +181,9 @@ def test_unsure_and_nothing_to_decide_on(study):
     session = ReadingSession(threshold=0.5)
     session.open_study(folder, files, truth)
     session.go_to(files[0])
-    assert not session.decide(UNSURE)  # not screened yet
+    assert "no AI result" in session.decide(UNSURE)  # not screened yet
     session.add_results([result(files[0], None, error="not an image file")])
-    assert not session.decide(UNSURE)  # failed file
+    assert "no AI result" in session.decide(UNSURE)  # failed file
 
 
 def test_natural_order_probability_order_and_navigation_stops_at_the_ends(tmp_path):
@@ -216,11 +216,11 @@ def test_grouping_by_patient_study_and_view_with_a_study_level_result(tmp_path):
                          result(pa, 0.2, meta={**dicom, "ViewPosition": "PA"}),
                          result(other, 0.1), result(person, 0.3)])
     groups = {g.patient: g for g in session.groups()}
-    assert set(groups) == {"P1", "anna", "person12"}
+    assert set(groups) == {"P1", "anna/x", "person12"}  # a folder alone never makes a patient
     p1 = groups["P1"]
     assert p1.keys == [pa, lat]  # PA before the lateral
     assert p1.views == ["PA", "LL"] and p1.probability == 0.7 and p1.call == POSITIVE
-    assert groups["anna"].call == NEGATIVE
+    assert groups["anna/x"].call == NEGATIVE
     assert session.group_result(pa) is not None and session.group_result(pa).study_uid == "1.2.3"
 
 
@@ -248,7 +248,7 @@ def test_sign_off_needs_a_reader_and_a_fully_screened_study(study, store):
     session.model_label = "m v1"
     assert session.sign_off() is None
     assert session.signed_off.reader == "Dr Reader" and store.study_sign_off(folder).images == 6
-    session.reopen()
+    assert session.amend("a late finding") is None
     assert session.signed_off is None and store.study_sign_off(folder) is None
 
 
@@ -282,7 +282,6 @@ def test_screen_anyway_shows_the_call_persists_and_undoes(study, tmp_path):
     assert (stored.decision, stored.reader, stored.reason, stored.ai_call, stored.reader_label) == (
         SCREEN_ANYWAY, "Dr A", "lateral view", POSITIVE, None)
     assert files[4] not in store.image_decisions([files[4]])
-    assert files[4] not in store.latest_decisions(folder)
 
     # Reopening the study: the override comes back from the store.
     reopened = ReadingSession(store=store)

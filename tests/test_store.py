@@ -106,31 +106,31 @@ def test_study_results_are_per_study_and_model(store, study, tmp_path):
 def test_decisions_undo_and_latest(store, study):
     one, two = study / "one.png", study / "two.png"
     common = dict(model="tiny", model_hash=HASH_A, threshold=0.5)
-    first = store.add_decision(study, one, AGREE, ai_call=POSITIVE, probability=0.9, **common)
+    first = store.record_decision(study, one, AGREE, ai_call=POSITIVE, probability=0.9, **common)
     assert first.reader_label == POSITIVE and first.time.endswith("+00:00") and not first.undone
-    second = store.add_decision(study, one, DISAGREE, ai_call=POSITIVE, probability=0.9, **common)
+    second = store.record_decision(study, one, DISAGREE, ai_call=POSITIVE, probability=0.9, **common)
     assert second.reader_label == NEGATIVE and second.id > first.id
-    store.add_decision(study, two, UNSURE, ai_call=NEGATIVE, probability=0.2, **common)
+    store.record_decision(study, two, UNSURE, ai_call=NEGATIVE, probability=0.2, **common)
 
-    latest = store.latest_decisions(study)
+    latest = store.image_decisions([one, two])
     assert latest[str(one.resolve())].id == second.id
     assert latest[str(two.resolve())].reader_label is None
 
     store.undo_decision(second.id)
     store.undo_decision(second.id)  # twice is harmless
-    assert store.latest_decisions(study)[str(one.resolve())].id == first.id
-    history = store.decision_history(one)
+    assert store.image_decisions([one, two])[str(one.resolve())].id == first.id
+    history = store.image_history(one)
     assert [(d.id, d.undone) for d in history] == [(first.id, False), (second.id, True)]
     assert history[1].probability == pytest.approx(0.9) and history[1].model_hash == HASH_A
 
     store.undo_decision(first.id)
-    assert str(one.resolve()) not in store.latest_decisions(study)
-    assert len(store.decision_history(one)) == 2  # history is never deleted
+    assert str(one.resolve()) not in store.image_decisions([one, two])
+    assert len(store.image_history(one)) == 2  # history is never deleted
 
 
 def test_bad_decision_and_unknown_undo(store, study):
     with pytest.raises(ValueError):
-        store.add_decision(study, study / "one.png", "maybe", ai_call=POSITIVE, model="m",
+        store.record_decision(study, study / "one.png", "maybe", ai_call=POSITIVE, model="m",
                            model_hash=HASH_A, probability=0.9, threshold=0.5)
     with pytest.raises(KeyError):
         store.undo_decision(12345)
@@ -140,11 +140,11 @@ def test_persists_across_reopen(tmp_path, study):
     db = tmp_path / "store.sqlite3"
     with ResultStore(db) as first:
         first.put_result(study, make_result(study / "one.png"))
-        decision = first.add_decision(study, study / "one.png", AGREE, ai_call=POSITIVE, model="tiny",
+        decision = first.record_decision(study, study / "one.png", AGREE, ai_call=POSITIVE, model="tiny",
                                       model_hash=HASH_A, probability=0.8, threshold=0.5)
     with ResultStore(db) as again:
         assert again.get_result(study / "one.png", HASH_A).probability == pytest.approx(0.8)
-        assert again.latest_decisions(study)[str((study / "one.png").resolve())].id == decision.id
+        assert again.image_decisions([study / "one.png"])[str((study / "one.png").resolve())].id == decision.id
 
 
 def test_schema_version_and_wal(tmp_path):

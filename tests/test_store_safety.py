@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def decide(store, study, n):
-    return store.add_decision(study, study / f"img{n}.png", AGREE, ai_call="NORMAL", model="m v1",
+    return store.record_decision(study, study / f"img{n}.png", AGREE, ai_call="NORMAL", model="m v1",
                               model_hash="h", probability=0.1, threshold=0.5)
 
 
@@ -46,7 +46,7 @@ def test_busy_database_is_retried_not_fatal(tmp_path, monkeypatch):
         record = decide(store, tmp_path, 1)  # waits for the lock instead of failing
         locker.join()
         assert time.monotonic() - started >= 0.5
-        assert [d.id for d in store.decision_history(tmp_path / "img1.png")] == [record.id]
+        assert [d.id for d in store.image_history(tmp_path / "img1.png")] == [record.id]
 
 
 def test_a_database_that_stays_busy_is_a_clear_error(tmp_path, monkeypatch):
@@ -73,7 +73,7 @@ WRITER = textwrap.dedent("""
     store = ResultStore(sys.argv[1])
     n = 0
     while True:
-        d = store.add_decision(study, study / f"img{n % 50}.png", AGREE, ai_call="NORMAL",
+        d = store.record_decision(study, study / f"img{n % 50}.png", AGREE, ai_call="NORMAL",
                                model="m v1", model_hash="h" * 64, probability=0.25, threshold=0.5)
         print(d.id, flush=True)  # only after the commit returned
         n += 1
@@ -98,5 +98,5 @@ def test_decisions_survive_a_kill_mid_write(tmp_path):
     with sqlite3.connect(str(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with ResultStore(db) as store:
-        stored = {d.id for n in range(50) for d in store.decision_history(tmp_path / f"img{n}.png")}
+        stored = {d.id for n in range(50) for d in store.image_history(tmp_path / f"img{n}.png")}
     assert set(committed) <= stored

@@ -18,7 +18,7 @@ def register(sub) -> None:
         description="Screen FOLDER's NORMAL/PNEUMONIA images with a model and register a new version with "
                     "the same weights whose threshold reaches the target sensitivity on them (temperature "
                     "refitted where it helps). Refuses when the folder has too few images of either class.")
-    p.add_argument("folder", metavar="FOLDER", help="folder with NORMAL and PNEUMONIA sub-folders")
+    p.add_argument("folder", metavar="FOLDER", help="labelled folder: labels.csv, or NORMAL and PNEUMONIA sub-folders")
     p.add_argument("--model", metavar="NAME", help="model to start from (default: the default model)")
     p.add_argument("--target-sensitivity", type=float, default=0.97, metavar="S",
                    help="sensitivity the threshold must reach on FOLDER (default 0.97)")
@@ -76,9 +76,10 @@ def run(args) -> int:
         print("error: --target-sensitivity must be above 0 and below 1 (a target of 1 leaves no room "
               "for a single missed pneumonia, so no finite set can show it is met)", file=sys.stderr)
         return EXIT_USAGE
-    samples = labelled_samples(folder)
+    samples = labelled_samples(folder)  # core.imaging.labelled: the window's and evaluate's definition too
     if not samples:
-        print(f"error: no images under NORMAL/ or PNEUMONIA/ in {folder}", file=sys.stderr)
+        print(f"error: no labelled images in {folder} (a labels.csv, or NORMAL/ and PNEUMONIA/ sub-folders)",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         from core.screening.screener import configure_for_screening

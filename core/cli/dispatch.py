@@ -14,7 +14,7 @@ from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 # Order is the order shown in --help.
 COMMAND_MODULES = ("info", "models", "train", "evaluate", "calibrate", "screen", "fit_scope", "listen",
-                   "export_dicom", "data")
+                   "export_dicom", "data", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,8 @@ EXTRA_JSON_KEYS = ("temperature", "ece", "brier", "ci95", "ci_method")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="metrics of a model on NORMAL/PNEUMONIA sub-folders")
+    p = sub.add_parser("evaluate", help="metrics of a model on a labelled folder (labels.csv or NORMAL/PNEUMONIA "
+                                            "sub-folders)")
     p.add_argument("folder")
     p.add_argument("--model", help="model name or .keras path (default: the default model)")
     p.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
@@ -27,28 +28,29 @@ def register(sub) -> None:
 
 
 def evaluate(folder, model_name=None, threshold=None, batch_size=32, csv_path=None) -> dict:
-    """Screen every labelled image below `folder`; return the JSON_KEYS + EXTRA_JSON_KEYS dict.
+    """Screen every labelled image of `folder` (core.imaging.labelled: labels.csv, else
+    NORMAL/PNEUMONIA sub-folders, as the window reads it); return the JSON_KEYS + EXTRA_JSON_KEYS dict.
 
     Probabilities are the Screener's, calibrated with the card's temperature
     exactly as screening shows them; the threshold is on that scale. Metrics are on in-scope images;
     `out_of_scope` counts the others (core.models.scope).
     """
     from core.models.calibration import calibration_report
-    from core.training.dataset import labelled_samples
+    from core.imaging.labelled import labelled_folder
     from core.training.metrics import metrics_with_ci
     from core.models.registry import load_model
     from core.screening.screener import Screener
 
-    samples = labelled_samples(folder)
-    if not samples:
-        raise ValueError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
+    labelled = labelled_folder(folder).labelled
+    if not labelled:
+        raise ValueError(f"no labelled images in {folder} (a labels.csv, or NORMAL/ and PNEUMONIA/ sub-folders)")
     model = load_model(model_name)
     threshold = model.threshold if threshold is None else threshold
     screener = Screener(model, threshold=threshold, batch_size=batch_size, gradcam=False)
-    by_path = {s.path: s for s in samples}
+    by_path = dict(labelled)
     labels, probs, errors, out_of_scope, rows = [], [], 0, 0, []
-    for result in screener.screen([s.path for s in samples]):
-        truth = by_path[str(result.path)].label
+    for result in screener.screen([path for path, _label in labelled]):
+        truth = by_path[str(result.path)]
         probability = result.probability
         if result.error:
             errors += 1

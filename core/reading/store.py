@@ -16,10 +16,15 @@ One database per user data folder (default `core.paths.store_path()`).
 - Reader decisions are append-only: undo marks a decision undone, history is
   never deleted.
 
+Schema: numbered migrations only (core.reading.schema); a database written by any
+earlier release is upgraded when it is opened.
+
 Thread safety: one SQLite connection per thread (`threading.local`), so a
 worker thread can write results while the GUI thread reads; WAL lets readers
-and the writer run at once. Paths (files and study folders) are stored
-resolved: absolute, symlinks followed.
+and the writer run at once. A connection belongs to its thread alone: `close()`
+closes the calling thread's connection and closes the store to every thread (each
+closes its own at its next use, or when the thread ends); no list of every thread's
+connection is kept. Paths (files and study folders) are stored resolved.
 """
 from __future__ import annotations
 
@@ -28,66 +33,17 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from core import paths
-from core.screening.results import DECISIONS, RECORDED_KINDS, SCREEN_ANYWAY, ScreenResult, reader_label
+from core.reading.records import (RECORDED_KINDS, ROW_DECISIONS, Amendment, Decision,
+                                  SignOff, utc_now as _utc_now)
+from core.reading.schema import SCHEMA_VERSION, statements
+from core.screening.results import SCREEN_ANYWAY, ScreenResult, reader_label
 
-SCHEMA_VERSION = 2
-
-# Each entry upgrades the schema from version i to i + 1 (PRAGMA user_version).
-_MIGRATIONS = {
-    0: """
-    CREATE TABLE results (
-        study        TEXT    NOT NULL,
-        path         TEXT    NOT NULL,
-        model_hash   TEXT    NOT NULL,
-        size         INTEGER NOT NULL,
-        mtime_ns     INTEGER NOT NULL,
-        model        TEXT    NOT NULL,
-        model_version TEXT   NOT NULL,
-        probability  REAL,
-        threshold    REAL    NOT NULL,
-        error        TEXT,
-        kind         TEXT    NOT NULL,
-        meta         TEXT    NOT NULL,
-        image_shape  TEXT,
-        cam          BLOB,
-        cam_shape    TEXT,
-        stored_at    TEXT    NOT NULL,
-        PRIMARY KEY (study, path, model_hash)
-    );
-    CREATE INDEX results_by_path ON results (path, model_hash);
-    CREATE TABLE decisions (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        study        TEXT    NOT NULL,
-        path         TEXT    NOT NULL,
-        decision     TEXT    NOT NULL,
-        ai_call      TEXT,
-        reader_label TEXT,
-        time         TEXT    NOT NULL,
-        model        TEXT    NOT NULL,
-        model_hash   TEXT    NOT NULL,
-        probability  REAL,
-        threshold    REAL    NOT NULL,
-        undone       INTEGER NOT NULL DEFAULT 0,
-        undone_time  TEXT
-    );
-    CREATE INDEX decisions_by_study ON decisions (study, path);
-    CREATE INDEX decisions_by_path ON decisions (path);
-    """,
-    # Scope check (core.models.scope): the reason an image is out of scope ("" = in scope)
-    # and the content detector's score. NULL scope = stored before the check
-    # existed: get_result does not reuse such rows, so they are screened again.
-    1: """
-    ALTER TABLE results ADD COLUMN scope TEXT;
-    ALTER TABLE results ADD COLUMN scope_score REAL;
-    """,
-}
+__all__ = ["SCHEMA_VERSION", "Amendment", "Decision", "ResultStore", "SignOff", "StoreError"]
 
 _MISSING = (-1, -1)  # (size, mtime_ns) of a file that cannot be stat'ed
 
@@ -105,61 +61,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-@dataclass
-class Decision:
-    id: int
-    study: str
-    path: str
-    decision: str
-    ai_call: str | None
-    reader_label: str | None
-    time: str  # UTC ISO 8601
-    model: str
-    model_hash: str
-    probability: float | None
-    threshold: float
-    undone: bool
-    reader: str = ""  # who decided (settings' reader name); "" for decisions before readers were recorded
-    reason: str = ""  # SCREEN_ANYWAY: the scope reason the reader overrode
-
-
-@dataclass
-class SignOff:
-    """A reader's sign-off of a study: every image read, report ready."""
-    id: int
-    study: str
-    reader: str
-    time: str  # UTC ISO 8601
-    model: str
-    images: int
-
-
-# Reading additions: side tables created idempotently at open (no schema version
-# step, so they never collide with the numbered migrations above).
-# decision_details: the reader and the file's identity (size, mtime) at decision
-# time, so a decision follows the image into any folder view but not a changed file.
-_READING_TABLES = """
-CREATE TABLE IF NOT EXISTS decision_details (
-    decision_id INTEGER PRIMARY KEY,
-    reader      TEXT    NOT NULL DEFAULT '',
-    size        INTEGER,
-    mtime_ns    INTEGER
-);
-CREATE TABLE IF NOT EXISTS study_signoffs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    study       TEXT    NOT NULL,
-    reader      TEXT    NOT NULL,
-    time        TEXT    NOT NULL,
-    model       TEXT    NOT NULL,
-    images      INTEGER NOT NULL,
-    withdrawn   INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS signoffs_by_study ON study_signoffs (study);
-CREATE TABLE IF NOT EXISTS decision_reasons (
-    decision_id INTEGER PRIMARY KEY,
-    reason      TEXT    NOT NULL
-)
-"""
 _SQL_CHUNK = 500  # paths per IN (...) query (SQLite's variable limit is 999 on old builds)
 
 
@@ -173,10 +74,6 @@ def _file_signature(path: str) -> tuple[int, int]:
     except OSError:
         return _MISSING
     return st.st_size, st.st_mtime_ns
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _cam_to_blob(cam: np.ndarray | None) -> tuple[bytes | None, str | None]:
@@ -208,33 +105,30 @@ class ResultStore:
     def __init__(self, db_path=None):
         self.db_path = Path(db_path) if db_path is not None else paths.store_path()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()  # guards _connections and the migration
+        self._local = threading.local()  # .conn: this thread's connection
+        self._lock = threading.Lock()  # one migration at a time within this process
         self._closed = False
         self._migrate(self._conn())
-        self._ensure_reading_tables(self._conn())
 
     # -- connections ---------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use)."""
-        if self._closed:
-            raise StoreError("the results store is closed")
+        """This thread's connection (opened on first use; dropped with the thread)."""
         conn = getattr(self._local, "conn", None)
+        if self._closed:
+            if conn is not None:  # the store was closed from another thread: close ours too
+                conn.close()
+                self._local.conn = None
+            raise StoreError("the results store is closed")
         if conn is None:
             try:
-                # check_same_thread=False only so close() may close every
-                # thread's connection; each is still used by its own thread.
-                conn = sqlite3.connect(str(self.db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                conn = sqlite3.connect(str(self.db_path), timeout=BUSY_TIMEOUT_S)
                 self._retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open results store {self.db_path}: {exc}") from None
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
         return conn
 
     def _retrying(self, operation):
@@ -259,12 +153,20 @@ class ResultStore:
                 return conn.execute(sql, params)
         return self._retrying(attempt)
 
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, table: str, values: dict, replace: bool = False) -> int:
+        """INSERT by column name (never by position): a new column cannot shift the others."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        columns, marks = ", ".join(values), ", ".join("?" * len(values))
+        return conn.execute(f"{verb} INTO {table} ({columns}) VALUES ({marks})", tuple(values.values())).lastrowid
+
     def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
         return self._retrying(lambda: self._conn().execute(sql, params).fetchall())
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        # BEGIN IMMEDIATE takes the write lock first, so two processes opening a
-        # new store at once cannot both create the tables.
+        """Every numbered step from the database's version up, in one transaction.
+        BEGIN IMMEDIATE takes the write lock first, so two processes opening an old
+        store at once cannot both upgrade it."""
         with self._lock:
             self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
@@ -273,30 +175,21 @@ class ResultStore:
                     raise StoreError(f"results store {self.db_path} was written by a newer PneumoScan "
                                      f"(schema {version}, this version reads up to {SCHEMA_VERSION})")
                 for step in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in statements(step):
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
 
-    def _ensure_reading_tables(self, conn: sqlite3.Connection) -> None:
-        def create():
-            with conn:
-                for statement in _READING_TABLES.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-        with self._lock:
-            self._retrying(create)
-
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+        """Close the store: this thread's connection now, every other thread's at its next use."""
+        self._closed = True
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def __enter__(self):
         return self
@@ -311,17 +204,23 @@ class ResultStore:
         path = _resolved(result.path)
         size, mtime_ns = _file_signature(path)
         cam, cam_shape = _cam_to_blob(result.cam)
-        row = (
-            _resolved(study_folder), path, result.model_hash, size, mtime_ns,
-            result.model, str(result.model_version),
-            None if result.probability is None else float(result.probability),
-            float(result.threshold), result.error, result.kind,
-            json.dumps(result.meta or {}, default=str),
-            None if result.image_shape is None else json.dumps([int(v) for v in result.image_shape]),
-            cam, cam_shape, _utc_now(),
-            result.scope or "", None if result.scope_score is None else float(result.scope_score),
-        )
-        self._write("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        values = {
+            "study": _resolved(study_folder), "path": path, "model_hash": result.model_hash,
+            "size": size, "mtime_ns": mtime_ns, "model": result.model, "model_version": str(result.model_version),
+            "probability": None if result.probability is None else float(result.probability),
+            "threshold": float(result.threshold), "error": result.error, "kind": result.kind,
+            "meta": json.dumps(result.meta or {}, default=str),
+            "image_shape": None if result.image_shape is None else json.dumps([int(v) for v in result.image_shape]),
+            "cam": cam, "cam_shape": cam_shape, "stored_at": _utc_now(),
+            "scope": result.scope or "",
+            "scope_score": None if result.scope_score is None else float(result.scope_score),
+        }
+
+        def attempt():
+            conn = self._conn()
+            with conn:
+                self._insert(conn, "results", values, replace=True)
+        self._retrying(attempt)
 
     def get_result(self, path, model_hash: str) -> ScreenResult | None:
         """The stored result, or None when absent or the file changed since."""
@@ -356,18 +255,34 @@ class ResultStore:
 
     # -- reader decisions ----------------------------------------------------
 
-    def add_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
-                     model_hash: str, probability: float | None, threshold: float) -> Decision:
-        """Record a reader decision with the AI's state at that moment."""
-        if decision not in DECISIONS:
-            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
-        record = _new_decision(study_folder, path, decision, ai_call, model, model_hash, probability, threshold)
-        cursor = self._write(
-            "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
-            "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (record.study, record.path, record.decision, record.ai_call, record.reader_label,
-             record.time, record.model, record.model_hash, record.probability, record.threshold))
-        record.id = cursor.lastrowid
+    def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
+                        model_hash: str, probability: float | None, threshold: float,
+                        reader: str = "", reason: str = "") -> Decision:
+        """A reader decision with the AI's state at that moment, who decided and the file's
+        identity, in one transaction (busy: retried). `reason`: the scope reason of a
+        SCREEN_ANYWAY or CONFIRM_OUT_OF_SCOPE. Decisions are append-only."""
+        if decision not in RECORDED_KINDS:
+            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(RECORDED_KINDS)})")
+        record = _new_decision(study_folder, path, decision, ai_call, model, model_hash, probability, threshold,
+                               reader=str(reader or ""), reason=str(reason or ""))
+        size, mtime_ns = _file_signature(record.path)
+
+        def attempt():
+            conn = self._conn()
+            with conn:  # every row or none
+                decision_id = self._insert(conn, "decisions", {
+                    "study": record.study, "path": record.path, "decision": record.decision,
+                    "ai_call": record.ai_call, "reader_label": record.reader_label, "time": record.time,
+                    "model": record.model, "model_hash": record.model_hash, "probability": record.probability,
+                    "threshold": record.threshold})
+                self._insert(conn, "decision_details", {
+                    "decision_id": decision_id, "reader": record.reader,
+                    "size": None if size < 0 else size, "mtime_ns": None if size < 0 else mtime_ns})
+                if record.reason:
+                    self._insert(conn, "decision_reasons", {"decision_id": decision_id, "reason": record.reason})
+                return decision_id
+
+        record.id = self._retrying(attempt)
         return record
 
     def undo_decision(self, decision_id: int) -> None:
@@ -378,64 +293,13 @@ class ResultStore:
         if cursor.rowcount == 0:
             raise KeyError(f"no decision with id {decision_id}")
 
-    def decision_history(self, path) -> list[Decision]:
-        """Every decision on a file, oldest first, undone ones flagged."""
-        rows = self._read("SELECT * FROM decisions WHERE path=? ORDER BY id", (_resolved(path),))
-        return [self._to_decision(row) for row in rows]
-
-    def latest_decisions(self, study_folder) -> dict[str, Decision]:
-        """path -> the newest decision that is not undone, for one study."""
-        rows = self._read("SELECT * FROM decisions WHERE study=? AND undone=0 AND decision != ? ORDER BY id",
-                          (_resolved(study_folder), SCREEN_ANYWAY))
-        return {row["path"]: self._to_decision(row) for row in rows}  # later rows win
-
-    @staticmethod
-    def _to_decision(row: sqlite3.Row) -> Decision:
-        return Decision(
-            id=row["id"], study=row["study"], path=row["path"], decision=row["decision"],
-            ai_call=row["ai_call"], reader_label=row["reader_label"], time=row["time"],
-            model=row["model"], model_hash=row["model_hash"], probability=row["probability"],
-            threshold=row["threshold"], undone=bool(row["undone"]))
-
-    # -- reading: decisions per image, readers, sign-off -----------------------
-
-    def record_decision(self, study_folder, path, decision: str, *, ai_call: str | None, model: str,
-                        model_hash: str, probability: float | None, threshold: float,
-                        reader: str = "", reason: str = "") -> Decision:
-        """A decision (as `add_decision`, or SCREEN_ANYWAY with the scope `reason` it overrode)
-        plus who decided and the file's identity at that moment, in one transaction (busy: retried)."""
-        if decision not in RECORDED_KINDS:
-            raise ValueError(f"unknown decision {decision!r} (expected one of {', '.join(RECORDED_KINDS)})")
-        record = _new_decision(study_folder, path, decision, ai_call, model, model_hash, probability, threshold,
-                               reader=str(reader or ""), reason=str(reason or ""))
-        size, mtime_ns = _file_signature(record.path)
-        identity = (None, None) if size < 0 else (size, mtime_ns)
-
-        def attempt():
-            conn = self._conn()
-            with conn:  # both rows or neither
-                cursor = conn.execute(
-                    "INSERT INTO decisions (study, path, decision, ai_call, reader_label, time, model, "
-                    "model_hash, probability, threshold) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (record.study, record.path, record.decision, record.ai_call, record.reader_label,
-                     record.time, record.model, record.model_hash, record.probability, record.threshold))
-                conn.execute("INSERT OR REPLACE INTO decision_details VALUES (?,?,?,?)",
-                             (cursor.lastrowid, record.reader, *identity))
-                if record.reason:
-                    conn.execute("INSERT OR REPLACE INTO decision_reasons VALUES (?,?)",
-                                 (cursor.lastrowid, record.reason))
-                return cursor.lastrowid
-
-        record.id = self._retrying(attempt)
-        return record
-
     _DETAILED = ("SELECT d.*, COALESCE(x.reader, '') AS reader, x.size AS file_size, "
                  "x.mtime_ns AS file_mtime_ns, COALESCE(r.reason, '') AS reason FROM decisions d "
                  "LEFT JOIN decision_details x ON x.decision_id = d.id "
                  "LEFT JOIN decision_reasons r ON r.decision_id = d.id ")
 
-    def image_decisions(self, paths, kinds=DECISIONS) -> dict[str, Decision]:
-        """path -> the newest reader decision not undone, made in any study folder, on this
+    def image_decisions(self, paths, kinds=ROW_DECISIONS) -> dict[str, Decision]:
+        """path -> the newest decision of `kinds` not undone, made in any study folder, on this
         same file (a decision recorded on other content, same path, is left out)."""
         kinds = tuple(kinds)
         keys = [_resolved(p) for p in paths]
@@ -453,7 +317,7 @@ class ResultStore:
                     now = signatures.setdefault(row["path"], _file_signature(row["path"]))
                     if now != (row["file_size"], row["file_mtime_ns"]):
                         continue
-                latest[row["path"]] = self._to_detailed_decision(row)  # later rows win
+                latest[row["path"]] = self._to_decision(row)  # later rows win
         return latest
 
     def image_overrides(self, paths) -> dict[str, Decision]:
@@ -464,34 +328,93 @@ class ResultStore:
     def image_history(self, path) -> list[Decision]:
         """Every decision on a file, from any study folder, oldest first, with readers."""
         rows = self._read(self._DETAILED + "WHERE d.path=? ORDER BY d.id", (_resolved(path),))
-        return [self._to_detailed_decision(row) for row in rows]
+        return [self._to_decision(row) for row in rows]
 
-    def _to_detailed_decision(self, row: sqlite3.Row) -> Decision:
-        decision = self._to_decision(row)
-        decision.reader = row["reader"] or ""
-        decision.reason = row["reason"] or ""
-        return decision
+    def study_decision_paths(self, study_folder) -> list[str]:
+        """Every file with a decision recorded in this study folder."""
+        rows = self._read("SELECT DISTINCT path FROM decisions WHERE study=? ORDER BY path",
+                          (_resolved(study_folder),))
+        return [row["path"] for row in rows]
 
-    def sign_off(self, study_folder, reader: str, model: str, images: int) -> SignOff:
-        """Record that `reader` signed the study off (earlier sign-offs stay in the history)."""
+    def scope_at_decision(self, decisions) -> dict[int, str]:
+        """decision id -> the scope reason of the result it was made on ("" = in scope or
+        unknown): the stored result of the same file and model."""
+        out: dict[int, str] = {}
+        for decision in decisions:
+            rows = self._read("SELECT scope FROM results WHERE path=? AND model_hash=? "
+                              "ORDER BY stored_at DESC LIMIT 1", (decision.path, decision.model_hash))
+            out[decision.id] = (rows[0]["scope"] or "") if rows else ""
+        return out
+
+    @staticmethod
+    def _to_decision(row: sqlite3.Row) -> Decision:
+        keys = row.keys()
+        return Decision(
+            id=row["id"], study=row["study"], path=row["path"], decision=row["decision"],
+            ai_call=row["ai_call"], reader_label=row["reader_label"], time=row["time"],
+            model=row["model"], model_hash=row["model_hash"], probability=row["probability"],
+            threshold=row["threshold"], undone=bool(row["undone"]),
+            reader=(row["reader"] if "reader" in keys else "") or "",
+            reason=(row["reason"] if "reason" in keys else "") or "")
+
+    # -- sign-off and amendments -------------------------------------------------
+
+    def sign_off(self, study_folder, reader: str, model: str, images: int, threshold: float | None = None,
+                 counts: dict | None = None) -> SignOff:
+        """Record that `reader` signed the study off, with the model, threshold and counts
+        it was signed with (earlier sign-offs stay in the history)."""
         record = SignOff(id=0, study=_resolved(study_folder), reader=str(reader or ""), time=_utc_now(),
-                         model=str(model), images=int(images))
-        cursor = self._write(
-            "INSERT INTO study_signoffs (study, reader, time, model, images) VALUES (?,?,?,?,?)",
-            (record.study, record.reader, record.time, record.model, record.images))
-        record.id = cursor.lastrowid
+                         model=str(model), images=int(images),
+                         threshold=None if threshold is None else float(threshold), counts=dict(counts or {}))
+
+        def attempt():
+            conn = self._conn()
+            with conn:
+                return self._insert(conn, "study_signoffs", {
+                    "study": record.study, "reader": record.reader, "time": record.time, "model": record.model,
+                    "images": record.images, "threshold": record.threshold,
+                    "counts": json.dumps(record.counts, sort_keys=True)})
+        record.id = self._retrying(attempt)
         return record
 
-    def withdraw_sign_off(self, study_folder) -> None:
-        """Re-open a signed-off study (the sign-off stays recorded as withdrawn)."""
-        self._write("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (_resolved(study_folder),))
+    def amend(self, study_folder, reader: str, reason: str) -> Amendment:
+        """Re-open a signed-off study for changes: recorded (who, when, why); the sign-off
+        stays in the history, marked withdrawn."""
+        if not str(reason or "").strip():
+            raise ValueError("an amendment needs a reason")
+        study = _resolved(study_folder)
+        current = self.study_sign_off(study)
+        record = Amendment(id=0, study=study, signoff_id=current.id if current else None,
+                           reader=str(reader or ""), time=_utc_now(), reason=str(reason).strip())
+
+        def attempt():
+            conn = self._conn()
+            with conn:  # the amendment and the withdrawal together
+                conn.execute("UPDATE study_signoffs SET withdrawn=1 WHERE study=?", (study,))
+                return self._insert(conn, "study_amendments", {
+                    "study": record.study, "signoff_id": record.signoff_id, "reader": record.reader,
+                    "time": record.time, "reason": record.reason})
+        record.id = self._retrying(attempt)
+        return record
 
     def study_sign_off(self, study_folder) -> SignOff | None:
         """The study's current sign-off, or None while it is open."""
         rows = self._read("SELECT * FROM study_signoffs WHERE study=? AND withdrawn=0 ORDER BY id DESC LIMIT 1",
                           (_resolved(study_folder),))
-        if not rows:
-            return None
-        row = rows[0]
+        return self._to_sign_off(rows[0]) if rows else None
+
+    def study_record(self, study_folder) -> tuple[list[SignOff], list[Amendment]]:
+        """Every sign-off and amendment of a study, oldest first (the report prints them)."""
+        study = _resolved(study_folder)
+        signoffs = [self._to_sign_off(row) for row in self._read(
+            "SELECT * FROM study_signoffs WHERE study=? ORDER BY id", (study,))]
+        amendments = [Amendment(id=row["id"], study=row["study"], signoff_id=row["signoff_id"],
+                                reader=row["reader"], time=row["time"], reason=row["reason"])
+                      for row in self._read("SELECT * FROM study_amendments WHERE study=? ORDER BY id", (study,))]
+        return signoffs, amendments
+
+    @staticmethod
+    def _to_sign_off(row: sqlite3.Row) -> SignOff:
+        counts = json.loads(row["counts"]) if row["counts"] else {}
         return SignOff(id=row["id"], study=row["study"], reader=row["reader"], time=row["time"],
-                       model=row["model"], images=row["images"])
+                       model=row["model"], images=row["images"], threshold=row["threshold"], counts=counts)

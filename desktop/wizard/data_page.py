@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout
 
 from core.training.dataset import CLASSES
 from desktop.training_worker import start_job
-from desktop.wizard.sources import check_readability, collect_samples, decision_samples
+from core.reading.decision_labels import decision_samples
+from core.training.data_sources import check_readability, collect_samples
 
 _RECHECK_DELAY_MS = 400  # typing a path: wait until the user pauses
 

@@ -1,10 +1,11 @@
-"""Qt-free training-data logic for the wizard: where samples come from, whether
-they can be read, and what the training will cost.
+"""Training data for the wizard (no Qt): where samples come from, whether they can be
+read, and what the training will cost.
 
 Two sources, alone or together:
-- a folder with NORMAL / PNEUMONIA sub-folders (core.training.dataset.labelled_samples);
-- the reader's confirmed labels in one study (the newest decision per image
-  that is not undone; "unsure" carries no label and is skipped).
+- a labelled folder (core.training.dataset.labelled_samples: labels.csv or NORMAL /
+  PNEUMONIA sub-folders, the one definition in core.imaging.labelled);
+- the reader's labels in one study (core.reading.decision_labels: file identity
+  checked, unsure and out-of-scope decisions left out), passed in as (path, label).
 
 An image that is both in the folder and decided in the study keeps the
 folder's label and is used once: the folder is the curated source, and a
@@ -26,16 +27,6 @@ _CHECK_CHUNK = 32  # files per cancel check / progress report
 
 
 # -- sources -----------------------------------------------------------------
-
-def decision_samples(store, study_folder) -> list[tuple[str, str]]:
-    """(path, label) for every image the reader labelled in `study_folder`, by path.
-
-    `store` is a core.reading.store.ResultStore; undone decisions are already left out
-    by latest_decisions, unsure ones have no reader_label.
-    """
-    latest = store.latest_decisions(study_folder)
-    return [(path, d.reader_label) for path, d in sorted(latest.items()) if d.reader_label in CLASSES]
-
 
 @dataclass
 class CollectedSamples:
