@@ -10,25 +10,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.cli.command import add_command
 from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export-dicom",
-        help="write or send a study's results as DICOM (SR + secondary capture)",
-        description="For every DICOM image below STUDY, build a Structured Report and a secondary capture "
-                    "with the heatmap burned in (same study, new series) and write them to --out "
-                    "(OUT/<StudyInstanceUID>/SR_<uid>.dcm, SC_<uid>.dcm) and/or send them to --send-to. "
-                    "Research use only, not a medical device.",
-    )
+    parser = add_command(
+        subparsers, "export-dicom", run,
+        "write or send a study's results as DICOM (SR + secondary capture)",
+        "For every DICOM image below STUDY, build a Structured Report and a secondary capture "
+        "with the heatmap burned in (same study, new series) and write them to --out "
+        "(OUT/<StudyInstanceUID>/SR_<uid>.dcm, SC_<uid>.dcm) and/or send them to --send-to.")
     parser.add_argument("study", metavar="STUDY", help="study folder (e.g. an inbox study folder)")
     parser.add_argument("--out", metavar="DIR", default=None, help="write the objects under this folder")
     parser.add_argument("--send-to", metavar="AET@HOST:PORT", default=None, help="send the objects to this node")
     parser.add_argument("--ae-title", metavar="AET", default="PNEUMOSCAN",
                         help="calling AE title when sending (default PNEUMOSCAN)")
     parser.add_argument("--model", metavar="NAME", default=None, help="model (default: the default model)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,13 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from core.cli.command import UsageError
 from core.cli.exit_codes import EXIT_FAILURE, EXIT_USAGE
 
 HELDOUT_FRACTION = 0.2
-
-
-class FitScopeError(Exception):
-    """Bad arguments or data: reported on stderr."""
 
 
 def register(subparsers) -> None:
@@ -46,12 +43,12 @@ def run(args) -> int:
 
     try:
         if not 0.0 < args.false_flag_rate < 0.5:
-            raise FitScopeError(f"--false-flag-rate must be within (0, 0.5), got {args.false_flag_rate}")
+            raise UsageError(f"--false-flag-rate must be within (0, 0.5), got {args.false_flag_rate}")
         if not Path(args.folder).is_dir():
-            raise FitScopeError(f"folder not found: {args.folder}")
+            raise UsageError(f"folder not found: {args.folder}")
         summary = fit_scope(args.folder, args.model, args.false_flag_rate, args.split_json,
                             args.batch_size, args.seed)
-    except (FitScopeError, ModelError, ValueError) as exc:
+    except (UsageError, ModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
@@ -92,7 +89,7 @@ def training_samples(folder, card, split_json=None) -> tuple[list, str]:
         return _samples_from_json(Path(split_json), Path(folder), Sample, patient_id), f"split file {split_json}"
     samples = labelled_samples(folder)
     if not samples:
-        raise FitScopeError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
+        raise UsageError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
     data = card.training_data or {}
     fraction, seed = data.get("val_fraction"), data.get("split_seed")
     if fraction is None or seed is None:
@@ -105,10 +102,10 @@ def _samples_from_json(path: Path, folder: Path, sample_cls, patient_id) -> list
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise FitScopeError(f"cannot read --split-json {path}: {exc}") from None
+        raise UsageError(f"cannot read --split-json {path}: {exc}") from None
     items = data.get("train") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
-        raise FitScopeError(f"--split-json {path} lists no training files (expected {{\"train\": [...]}} or a list)")
+        raise UsageError(f"--split-json {path} lists no training files (expected {{\"train\": [...]}} or a list)")
     samples, missing = [], 0
     for item in items:
         raw = item.get("path") if isinstance(item, dict) else item
@@ -119,7 +116,7 @@ def _samples_from_json(path: Path, folder: Path, sample_cls, patient_id) -> list
             continue
         samples.append(sample_cls(str(found), label, patient_id(found)))
     if not samples:
-        raise FitScopeError(f"none of the {len(items)} files in {path} exist here")
+        raise UsageError(f"none of the {len(items)} files in {path} exist here")
     if missing:
         print(f"warning: {missing} of {len(items)} listed training files were not found", file=sys.stderr)
     return samples

@@ -5,19 +5,18 @@ import argparse
 import json
 import sys
 
+from core.cli.command import add_command
 from core.cli.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "info",
-        help="show how PneumoScan reads one image file (kind, size, metadata)",
-        description="Print the loader's view of one image file as a JSON object.",
-    )
+    parser = add_command(
+        subparsers, "info", run,
+        "show how PneumoScan reads one image file (kind, size, metadata)",
+        "Print the loader's view of one image file as a JSON object.")
     parser.add_argument("path", metavar="PATH", help="JPEG, PNG, BMP, TIFF or DICOM file")
     parser.add_argument("--frame", type=int, default=None, metavar="N",
                         help="frame of a multi-frame DICOM, counted from 1 (default: the one screened)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

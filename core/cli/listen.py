@@ -13,20 +13,19 @@ import signal
 import sys
 import threading
 
+from core.cli.command import add_command
 from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "listen",
-        help="receive images over DICOM (C-STORE), screen them, send results back",
-        description="Run a DICOM C-STORE/C-ECHO service: every chest radiograph received (CR, DX, "
-                    "secondary capture; compressed or not) is written to INBOX/<StudyInstanceUID>/"
-                    "<SOPInstanceUID>.dcm, screened, stored in the results store and, with "
-                    "--send-results-to, answered with a Structured Report and a secondary capture. "
-                    "Stops on Ctrl+C / SIGTERM after finishing what is in flight. "
-                    "Research use only, not a medical device.",
-    )
+    parser = add_command(
+        subparsers, "listen", run,
+        "receive images over DICOM (C-STORE), screen them, send results back",
+        "Run a DICOM C-STORE/C-ECHO service: every chest radiograph received (CR, DX, "
+        "secondary capture; compressed or not) is written to INBOX/<StudyInstanceUID>/"
+        "<SOPInstanceUID>.dcm, screened, stored in the results store and, with "
+        "--send-results-to, answered with a Structured Report and a secondary capture. "
+        "Stops on Ctrl+C / SIGTERM after finishing what is in flight.")
     parser.add_argument("--port", type=int, required=True, metavar="PORT", help="TCP port to listen on")
     parser.add_argument("--ae-title", required=True, metavar="AET",
                         help="this node's AE title (also the calling AE title when it sends results)")
@@ -44,7 +43,6 @@ def register(subparsers) -> None:
                         help="refuse files larger than this (default 512)")
     parser.add_argument("--min-free-mb", type=float, default=1024.0, metavar="MB",
                         help="refuse files when the inbox disk would have less free space than this (default 1024)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

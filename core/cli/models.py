@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 
+from core.cli.command import add_command
+
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the installed models and their validation metrics")
+    p = add_command(sub, "models", run, "list the installed models and their validation metrics",
+                    "List the shipped and your own models with their card metrics, or choose the default "
+                    "model.")
     p.add_argument("--json", action="store_true", help="print the cards as a JSON list")
     choice = p.add_mutually_exclusive_group()
     choice.add_argument("--set-default", metavar="NAME",
                         help="make NAME ('name' or 'name vN') the default model, pinned to that version")
     choice.add_argument("--reset-default", action="store_true",
                         help="go back to the shipped default model")
-    p.set_defaults(func=run)
 
 
 def _fmt(value) -> str:

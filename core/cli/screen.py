@@ -15,6 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from core.cli.command import UsageError, add_command
 from core.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 # The CSV contract; rows are written through this list, so a column is added in one place.
@@ -23,21 +24,15 @@ HEATMAP_MAX_SIDE = 1024  # heatmap PNGs stay reviewable without full-resolution 
 HEATMAP_ALPHA = 0.4
 
 
-class UsageError(Exception):
-    """Bad arguments: reported on stderr, exit status 2."""
-
-
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "screen",
-        help="screen every image in a folder and write a CSV of results",
-        description="Screen every image below FOLDER with a registered model. Writes one CSV row per "
-                    "file (path,probability,prediction,threshold,model,error,scope; prediction is NORMAL, "
-                    "PNEUMONIA or OUT_OF_SCOPE, scope the reason an image is outside what the model "
-                    "knows) and keeps every result "
-                    "in the results store, so unchanged files are not screened again. "
-                    "Research use only, not a medical device.",
-    )
+    parser = add_command(
+        subparsers, "screen", run,
+        "screen every image in a folder and write a CSV of results",
+        "Screen every image below FOLDER with a registered model. Writes one CSV row per "
+        "file (path,probability,prediction,threshold,model,error,scope; prediction is NORMAL, "
+        "PNEUMONIA or OUT_OF_SCOPE, scope the reason an image is outside what the model "
+        "knows) and keeps every result "
+        "in the results store, so unchanged files are not screened again.")
     parser.add_argument("folder", metavar="FOLDER", help="study folder (searched recursively)")
     parser.add_argument("--model", metavar="NAME", default=None,
                         help="registered model name ('name' or 'name vN'), or a .keras file with its "
@@ -50,7 +45,6 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="images per batch (default 16)")
     parser.add_argument("--rescreen", action="store_true",
                         help="screen every file again instead of reusing stored results")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
