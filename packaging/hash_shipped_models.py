@@ -8,12 +8,15 @@ tests/test_registry_safety.py fails while the table and models/ disagree.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from core.models.card import sha256_of  # noqa: E402  (the registry's own hash)
+
 TABLE = ROOT / "core" / "models" / "shipped.py"
 
 HEADER = '''"""SHA-256 of every model shipped in models/, built into the package.
@@ -25,19 +28,11 @@ SHIPPED_MODELS = {
 '''
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def table_source(models_dir: Path) -> str:
     lines = [HEADER]
     for keras_path in sorted(models_dir.glob("*.keras")):
         card = json.loads(keras_path.with_suffix(".json").read_text(encoding="utf-8"))
-        entry = {"name": card["name"], "version": int(card["version"]), "sha256": file_sha256(keras_path)}
+        entry = {"name": card["name"], "version": int(card["version"]), "sha256": sha256_of(keras_path)}
         lines.append(f"    {json.dumps(keras_path.name)}: {json.dumps(entry)},\n")
     lines.append("}\n")
     return "".join(lines)
