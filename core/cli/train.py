@@ -117,6 +117,12 @@ def run(args) -> int:
     m = outcome.card.validation_metrics
     say(f"saved {entry.keras_path} (threshold {outcome.card.threshold:.4f}; validation AUROC {m['auroc']:.4f}, "
         f"sensitivity {m['sensitivity']:.4f}, specificity {m['specificity']:.4f})")
+    acceptance = m.get("acceptance") or {}
+    if not acceptance.get("validated", True):
+        say(f"NOT VALIDATED: {'; '.join(acceptance['reasons'])}. The model is saved for inspection only, "
+            f"marked so in its card; do not make it active (the training wizard refuses to).")
+    if outcome.card.training_data.get("scope_check", "").startswith("kept"):
+        say(f"scope check {outcome.card.training_data['scope_check']}")
     for path, message in outcome.unreadable:
         say(f"skipped unreadable {path}: {message}")
     return 0
