@@ -1,0 +1,57 @@
+"""Run (or resume) the recipe-selection cross-validation, or summarise it: prints ONE JSON object.
+
+    python bench/cross_validate.py run --folder ../shared/data/chest_xray/train --out runs/cv \
+        [--recipes baseline mixup] [--folds 3] [--epochs 4] [--input-size 128]
+    python bench/cross_validate.py summary --out runs/cv
+
+`run` trains each unfinished (recipe, fold) and writes runs/cv/results/<recipe>-fold<k>.json
+as each finishes (core.training.cross_validation); run it again to resume. `summary`
+prints means with 95 % t intervals across folds and paired gains against the baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--folder", required=True)
+    run.add_argument("--out", required=True)
+    run.add_argument("--recipes", nargs="+", default=["baseline", "mixup"])
+    run.add_argument("--folds", type=int, default=3)
+    run.add_argument("--only-folds", type=int, nargs="+")
+    run.add_argument("--epochs", type=int, default=4)
+    run.add_argument("--input-size", type=int, default=128)
+    run.add_argument("--seed", type=int, default=0)
+    summary = sub.add_parser("summary")
+    summary.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    from core.training.cv_summary import summarise
+
+    if args.command == "run":
+        from core.training.cross_validation import CVConfig, run_protocol
+
+        if not Path(args.folder).is_dir():
+            print(json.dumps({"error": f"folder not found: {args.folder}"}))
+            return 2
+        config = CVConfig(folder=args.folder, out_dir=args.out, folds=args.folds, epochs=args.epochs,
+                          input_size=args.input_size, seed=args.seed)
+        try:
+            run_protocol(config, args.recipes, args.only_folds, log=lambda m: print(m, file=sys.stderr, flush=True))
+        except ValueError as exc:
+            print(json.dumps({"error": str(exc)}))
+            return 2
+    print(json.dumps(summarise(args.out), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

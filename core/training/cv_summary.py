@@ -1,0 +1,68 @@
+"""Summary of the cross-validation results (core.training.cross_validation):
+per recipe, each metric's fold values, mean and 95 % t interval across folds,
+and for each candidate the paired gain over the baseline (same folds), with
+its own t interval. A candidate "beats" the baseline on a metric only when
+that interval lies above zero: a gain within fold noise is no gain.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("auroc", "shifted_auroc_mean", "viral_vs_normal_auroc", "viral_vs_normal_shifted_auroc_mean",
+           "tta_auroc", "tta_viral_vs_normal_auroc")
+BASELINE = "baseline"
+
+
+def t_interval(values) -> dict:
+    """Mean and 95 % Student-t interval of a few fold values (None interval for one value)."""
+    from scipy import stats
+
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    if len(values) == 0:
+        return {"mean": None, "ci95": None, "n": 0}
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "ci95": None, "n": 1}
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(len(values))}
+
+
+def load_results(out_dir) -> dict:
+    """{recipe: {fold: result}} from out_dir/results/*.json."""
+    results: dict = {}
+    for path in sorted((Path(out_dir) / "results").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        results.setdefault(data["recipe"], {})[int(data["fold"])] = data
+    return results
+
+
+def summarise(out_dir) -> dict:
+    results = load_results(out_dir)
+    table = {}
+    for recipe, folds in results.items():
+        row = {"folds": sorted(folds)}
+        for metric in METRICS:
+            values = [folds[f].get(metric) for f in sorted(folds)]
+            row[metric] = {"per_fold": values, **t_interval(values)}
+        table[recipe] = row
+    gains = {}
+    base = results.get(BASELINE, {})
+    for recipe, folds in results.items():
+        if recipe == BASELINE:
+            continue
+        shared = sorted(set(folds) & set(base))
+        gains[recipe] = {}
+        for metric in METRICS:
+            diffs = [folds[f][metric] - base[f][metric] for f in shared
+                     if folds[f].get(metric) is not None and base[f].get(metric) is not None]
+            interval = t_interval(diffs)
+            interval["beats_baseline"] = bool(interval["ci95"] and interval["ci95"][0] > 0)
+            gains[recipe][metric] = interval
+    protocol_path = Path(out_dir) / "protocol.json"
+    protocol = json.loads(protocol_path.read_text(encoding="utf-8")) if protocol_path.is_file() else None
+    return {"protocol": protocol, "recipes": table, "paired_gain_vs_baseline": gains,
+            "rule": "a candidate is kept only where the 95 % t interval of its paired gain over the baseline "
+                    "(same folds) lies above zero"}

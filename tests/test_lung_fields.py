@@ -1,0 +1,48 @@
+"""The lung-field estimate behind bench/heatmaps.py, on a synthetic chest film whose lungs are known."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core.models.lung_fields import estimate_lung_fields, heat_outside, prior_mask
+
+
+def _synthetic_chest(size: int = 224):
+    """Dark air around a bright body; two dark lungs; a bright mediastinum and spine between them."""
+    rng = np.random.default_rng(0)
+    image = np.full((size, size), 0.08, np.float32)  # air around the patient
+    cv2.ellipse(image, (size // 2, size // 2), (int(size * 0.42), int(size * 0.55)), 0, 0, 360, 0.75, -1)
+    lungs = np.zeros((size, size), np.uint8)
+    for cx in (0.32, 0.68):
+        cv2.ellipse(lungs, (int(cx * size), int(0.47 * size)), (int(0.13 * size), int(0.27 * size)), 0, 0, 360, 1, -1)
+    image[lungs.astype(bool)] = 0.3
+    image[:, int(0.47 * size):int(0.53 * size)] = np.maximum(image[:, int(0.47 * size):int(0.53 * size)], 0.9)
+    image[int(0.8 * size):] = np.maximum(image[int(0.8 * size):], 0.8)  # abdomen below the diaphragm
+    image += rng.normal(0, 0.02, image.shape).astype(np.float32)
+    return np.clip(image, 0, 1), lungs.astype(bool)
+
+
+def test_the_estimate_finds_the_known_lungs_and_not_the_mediastinum_or_the_air():
+    image, truth = _synthetic_chest()
+    mask, used_prior = estimate_lung_fields(image)
+    assert not used_prior
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.7
+    size = image.shape[0]
+    assert not mask[:, int(0.48 * size):int(0.52 * size)].any()  # mediastinum
+    assert not mask[:, :int(0.05 * size)].any() and not mask[:, -int(0.05 * size):].any()  # air beside the body
+
+
+def test_a_featureless_image_falls_back_to_the_prior():
+    mask, used_prior = estimate_lung_fields(np.full((200, 160), 0.5, np.float32))
+    assert used_prior and mask.shape == (200, 160) and (mask == prior_mask((200, 160))).all()
+
+
+def test_heat_outside_share_and_peak():
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    heat = np.zeros((10, 10), np.float32)
+    heat[2, 2], heat[2, 8] = 1.0, 3.0  # a quarter of the heat inside, the peak outside
+    share, peak_outside = heat_outside(heat, mask)
+    assert share == 0.75 and peak_outside is True
+    assert heat_outside(np.zeros((10, 10), np.float32), mask) == (None, None)
