@@ -14,10 +14,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
-from core.screening.results import POSITIVE
+from core.reading.heatmap_default import map_hidden_by_default
 from core.reading.session import ReadingSession
 from desktop import notices, reading_actions, study_job as job_events
-from desktop.fine_map import fine_map_source
+from core.models.fine_map import fine_map_source
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
 from desktop.screening_controller import StudyScreening
@@ -365,7 +365,9 @@ class MainWindow(QMainWindow):
         self.details.show_row(self.session, row)
         self._load_history(key)
         cam = row.result.cam if row.result is not None else None
-        self.viewer.load(key, cam, row.file, ai_normal=self.session.ai_call(row) != POSITIVE)
+        quiet = map_hidden_by_default(self.session.ai_call(row), row.probability, self.session.threshold,
+                                      reviewing=self.session.queue_kind is not None, band=self.session.band)
+        self.viewer.load(key, cam, row.file, ai_normal=quiet)
 
     def _select_current(self) -> None:
         number = self.results_model.row_number(self.session.current)

@@ -13,11 +13,14 @@ from PySide6.QtGui import QBrush, QColor, QImage
 from core.screening.results import OUT_OF_SCOPE, POSITIVE
 from core.reading.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
 
-# What a reader scans first comes first: file, AI call, probability, own decision; then the grouping.
-COL_THUMBNAIL, COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_READER, COL_PATIENT, COL_VIEW, COL_STUDY_CALL, \
-    COL_TRUTH, COL_STUDY_DATE, COL_STATUS = range(11)
-HEADERS = ("", "File", "AI call", "Probability", "Reader", "Patient", "View", "Study call", "Truth",
+# What a reader scans first comes first: file, AI call, probability, truth, own decision (all
+# visible at 1280x800, desktop.window_layout.COLUMN_WIDTHS); then the grouping.
+COL_THUMBNAIL, COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_TRUTH, COL_READER, COL_PATIENT, COL_VIEW, \
+    COL_STUDY_CALL, COL_STUDY_DATE, COL_STATUS = range(11)
+HEADERS = ("", "File", "AI call", "Prob.", "Truth", "Reader", "Patient", "View", "Study call",
            "Study date", "Status")
+HEADER_TIPS = {COL_PROBABILITY: "AI probability of pneumonia (calibrated)", COL_TRUTH: "Known label of the image",
+               COL_READER: "Your decision"}
 _ORDER_OF_COLUMN = {COL_FILE: ORDER_FILE, COL_THUMBNAIL: ORDER_FILE, COL_PROBABILITY: ORDER_PROBABILITY}
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's path key
@@ -111,6 +114,8 @@ class ResultsTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -134,10 +139,10 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._foreground(row, col)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == COL_STATUS:
-                return status_text(row)
-            if col in (COL_FILE, COL_READER, COL_AI_CALL):
-                return self._display(row, col)
+            if col == COL_FILE:
+                return row.key  # the full path: the cell may be elided in the middle
+            if col != COL_THUMBNAIL:  # widths are fixed: any cell may be elided, its tooltip is whole
+                return self._display(row, col) or None
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -24,7 +24,6 @@ from PySide6.QtCore import SIGNAL, QObject, Signal, Slot
 
 from core.logs import get_logger
 from desktop.workers import create_worker, gui_owned, launch, report_error
-from desktop.workers import readable as readable_error  # noqa: F401  (kept for importers)
 
 Report = Callable[[object], None]
 SIGNAL_FAILED = SIGNAL("failed(QString)")

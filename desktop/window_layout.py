@@ -9,14 +9,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
-                               QTableView, QVBoxLayout, QWidget)
+                               QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
 
 from core.reading.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES
 from desktop.reading_bar import ReadingBar
-from desktop.results_model import COL_THUMBNAIL
+from desktop.results_model import (COL_AI_CALL, COL_FILE, COL_PATIENT, COL_PROBABILITY, COL_READER,
+                                   COL_STATUS, COL_STUDY_CALL, COL_STUDY_DATE, COL_THUMBNAIL, COL_TRUTH,
+                                   COL_VIEW)
 from desktop.review_panel import ReviewPanel
 from desktop.viewer import ViewerPanel
-from desktop.workers import THUMBNAIL_SIZE
 
 
 def build_panes(w) -> None:
@@ -37,14 +38,11 @@ def build_panes(w) -> None:
     w.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
     w.table.setAlternatingRowColors(True)
     w.table.setWordWrap(False)
-    w.table.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    w.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIZE + 6)
+    w.table.setIconSize(QSize(TABLE_ICON, TABLE_ICON))
+    w.table.verticalHeader().setDefaultSectionSize(TABLE_ICON + 6)
     w.table.verticalHeader().hide()
+    fix_column_widths(w.table)
     header = w.table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # no clipped names
-    header.setResizeContentsPrecision(0)  # sized on the rows in view: cheap for 600-image studies
-    header.setSectionResizeMode(COL_THUMBNAIL, QHeaderView.ResizeMode.Fixed)
-    header.resizeSection(COL_THUMBNAIL, THUMBNAIL_SIZE + 8)
     header.setSortIndicatorShown(True)
     header.sectionClicked.connect(w._on_header_clicked)
     w.table.selectionModel().currentRowChanged.connect(w._on_table_row)
@@ -80,6 +78,12 @@ def build_panes(w) -> None:
     for widget in (left, centre, w.review):
         w.splitter.addWidget(widget)
     w.splitter.setStretchFactor(1, 1)
+    # Neither side pane can be squeezed below what it shows whole: the table keeps its key
+    # columns, the review panel its matrix (the viewer gives way instead).
+    left.setMinimumWidth(key_columns_width(w.table))
+    w.review.setMinimumWidth(max(REVIEW_MIN_WIDTH, w.review.minimumSizeHint().width()))
+    for index in (0, 2):
+        w.splitter.setCollapsible(index, False)
     w.setCentralWidget(w.splitter)
     # Tab order across panes: toolbar -> table -> viewer -> review panel.
     chain = [w.model_combo, w.threshold_control.spin, w.filter_combo, w.table, w.viewer.view,
@@ -88,16 +92,56 @@ def build_panes(w) -> None:
         QWidget.setTabOrder(first, second)
 
 
+# Fixed widths (the reader may drag them): nothing jumps as results stream in, and the file,
+# AI call, probability, truth and reader columns fit in the table's default width at 1280x800.
+TABLE_ICON = 48  # thumbnails drawn a little smaller than stored: the key columns need the room
+COLUMN_WIDTHS = {COL_THUMBNAIL: TABLE_ICON + 4, COL_FILE: 92, COL_AI_CALL: 82, COL_PROBABILITY: 42,
+                 COL_TRUTH: 82, COL_READER: 84, COL_PATIENT: 110, COL_VIEW: 60, COL_STUDY_CALL: 150,
+                 COL_STUDY_DATE: 84, COL_STATUS: 160}
+KEY_COLUMNS = (COL_FILE, COL_AI_CALL, COL_PROBABILITY, COL_TRUTH, COL_READER)
+DEFAULT_SIZE = (1280, 760)  # fits a 1280x800 screen
+# At 1280 px the reading bar above the viewer needs about 530: the table and the review panel
+# share the rest, each at its minimum (they cannot be squeezed further; the viewer can grow).
+DEFAULT_SPLIT = (450, 530, 290)  # table (every key column), viewer, review panel
+REVIEW_MIN_WIDTH = 290  # the confusion matrix with its row and column labels, unclipped
+
+
+class _ElideMiddle(QStyledItemDelegate):
+    """A long file name (a DICOM UID) keeps its start and its end: "1.2.826…4321.dcm"."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
+def fix_column_widths(table: QTableView) -> None:
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setSectionResizeMode(COL_THUMBNAIL, QHeaderView.ResizeMode.Fixed)
+    header.setStretchLastSection(False)
+    for column, width in COLUMN_WIDTHS.items():
+        header.resizeSection(column, width)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)  # every elided cell has a whole tooltip
+    table.setItemDelegateForColumn(COL_FILE, _ElideMiddle(table))
+
+
+def key_columns_width(table: QTableView) -> int:
+    """Pixels the thumbnail and the key columns need, with the scroll bar and the frame."""
+    header = table.horizontalHeader()
+    columns = sum(header.sectionSize(c) for c in (COL_THUMBNAIL, *KEY_COLUMNS))
+    return columns + table.verticalScrollBar().sizeHint().width() + 2 * table.frameWidth()
+
+
 def restore_layout(w) -> None:
     geometry, state = w.settings.geometry, w.settings.splitter_state
     if geometry is not None:
         w.restoreGeometry(geometry)
     else:
-        w.resize(1280, 760)  # fits a 1280x800 screen
+        w.resize(*DEFAULT_SIZE)
     if state is not None:
         w.splitter.restoreState(state)
     else:
-        w.splitter.setSizes([470, 500, 310])
+        w.splitter.setSizes(list(DEFAULT_SPLIT))
 
 
 def fill_filter_combo(combo: QComboBox, session) -> None:
