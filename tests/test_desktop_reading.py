@@ -277,13 +277,16 @@ def test_layout_fits_1280x800_with_no_clipped_text_and_keyboard_moves_between_pa
         metrics = button.fontMetrics()
         assert all(metrics.horizontalAdvance(line) <= button.contentsRect().width() - 4
                    for line in button.text().splitlines()), button.text()
-    # Table: file names and the reader column are never cut.
+    # Table: fixed column widths (issue 19 item 8); a file name or reader text that does not
+    # fit is elided and whole in its tooltip (the full path for files).
     metrics = window.table.fontMetrics()
     model = window.results_model
     for row in range(model.rowCount()):
         for column in (COL_FILE, COL_READER):
-            text = model.index(row, column).data() or ""
-            assert window.table.columnWidth(column) >= metrics.horizontalAdvance(text), text
+            index = model.index(row, column)
+            text = index.data() or ""
+            if window.table.columnWidth(column) < metrics.horizontalAdvance(text):
+                assert text in (index.data(Qt.ItemDataRole.ToolTipRole) or ""), text
     # Keyboard: Tab leaves the table for the viewer; F6 walks the panes.
     focus(qtbot, window, window.table)
     qtbot.keyClick(window.table, Qt.Key.Key_Tab)
@@ -530,3 +533,113 @@ def test_out_of_scope_queue_screen_anyway_persists_and_undoes(qtbot, home, studi
     qtbot.waitUntil(lambda: again.session.row(lateral).override is not None)
     again.refresh()
     assert text_at(again, lateral, COL_AI_CALL) == marked
+
+
+def test_withheld_out_of_scope_rows_refuse_agree_and_take_confirm_or_screen_anyway(qtbot, home, studies,
+                                                                                     store_path):
+    """Issue 19, item 1, driven by keys and buttons: A/D/U refuse on a withheld row (saying why);
+    Confirm out of scope is recorded as its own kind; after Screen anyway, A decides on the call shown."""
+    from core.reading.records import CONFIRM_OUT_OF_SCOPE
+
+    window = open_window(qtbot, studies["b"], store_path, reader="Dr Reader")
+    session, view, bar = window.session, window.viewer.view, window.reading_bar
+    window.open_queue(OUT_OF_SCOPE_QUEUE)
+    lateral = session.current
+    assert Path(lateral).name == "img10.dcm" and session.row(lateral).withheld
+    window.refresh()
+    focus(qtbot, window, view)
+    for key in (Qt.Key.Key_A, Qt.Key.Key_D, Qt.Key.Key_U):
+        qtbot.keyClick(view, key)
+        assert session.row(lateral).decision is None
+        assert "out of scope (lateral view)" in window.statusBar().currentMessage()
+    for name in (AGREE, DISAGREE):
+        assert not bar.buttons[name].isEnabled() and "Confirm out of scope" in bar.buttons[name].toolTip()
+    confirm = window.details.confirm_button
+    assert confirm.isVisibleTo(window) and confirm.isEnabled()
+    qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: getattr(session.row(lateral).decision, "id", 0) > 0)
+    assert session.row(lateral).decision.decision == CONFIRM_OUT_OF_SCOPE
+    assert session.row(lateral).decision.reader_label is None
+    session.go_to(lateral)
+    window.refresh()
+    assert "Confirmed out of scope: lateral view" in window.details.fields["Reader"].text()
+    focus(qtbot, window, view)
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the confirmation
+    assert session.row(lateral).decision is None
+    qtbot.mouseClick(window.details.screen_anyway_button, Qt.MouseButton.LeftButton)
+    assert session.current == lateral and not session.row(lateral).withheld
+    window.refresh()
+    assert bar.buttons[AGREE].isEnabled()
+    focus(qtbot, window, view)
+    qtbot.keyClick(view, Qt.Key.Key_A)
+    decision = session.row(lateral).decision
+    assert decision.decision == AGREE and decision.ai_call in (POSITIVE, NEGATIVE)  # the call shown
+
+
+def test_matrix_queues_and_totals_add_up_after_every_kind_of_action(qtbot, home, studies, store_path):
+    """Issue 19, item 7: what the window shows adds up to the files of the study after decide,
+    undo, screen anyway, confirm out of scope, a threshold move and a rescreen."""
+    window = open_window(qtbot, studies["a"], store_path, reader="Dr Reader")
+    session = window.session
+    flagged = next((r.key for r in session.rows() if r.scope), None)
+
+    def check(step):
+        window.refresh()
+        counts = session.counts()
+        total = len(session)
+        shown = {cell: int(button.text().split("\n")[-1]) for cell, button in window.confusion.cell_buttons.items()}
+        assert shown == counts["cells"], step
+        scope_text = window.confusion.scope_button.text()
+        assert scope_text == f"Out of scope ({counts['out_of_scope']})", step
+        assert (sum(shown.values()) + counts["out_of_scope"] + counts["errors"] + counts["unscreened"]
+                + counts["unlabelled"]) == total, step
+        window.set_filter("all")
+        assert window.results_model.rowCount() == total, step
+
+    check("opened")
+    window.open_queue(NEEDS_REVIEW)
+    focus(qtbot, window, window.viewer.view)
+    qtbot.keyClick(window.viewer.view, Qt.Key.Key_D)
+    check("decide")
+    window.undo_decision()
+    check("undo")
+    if flagged is None:  # make one: the scope result of a film, as a flagged film would carry it
+        flagged = next(r.key for r in session.rows() if r.probability is not None)
+        session.row(flagged).result.scope = "not a chest X-ray"
+        session.add_results([session.row(flagged).result])
+    check("flagged")
+    session.go_to(flagged)
+    window.screen_anyway()
+    check("screen anyway")
+    window.undo_decision()
+    check("undo screen anyway")
+    session.go_to(flagged)
+    window.confirm_out_of_scope()
+    check("confirm out of scope")
+    window.set_threshold(0.2)
+    check("threshold")
+    with qtbot.waitSignal(window.screening_finished, timeout=TIMEOUT_MS):
+        window.start_screening(use_stored=False)
+    check("rescreen")
+
+
+def test_switching_study_disables_decisions_the_cue_and_undo_say_what_is_true(qtbot, home, studies, store_path):
+    """Issue 19, smaller: Agree/Disagree off after switching study; the banner does not ask to open
+    a queue while one is open; Ctrl+Z with nothing to undo says so."""
+    from desktop.reading_bar import CUE_OFF, CUE_OFF_IN_QUEUE
+
+    window = open_window(qtbot, studies["a"], store_path)
+    bar = window.reading_bar
+    focus(qtbot, window, window.viewer.view)
+    qtbot.keyClick(window.viewer.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.statusBar().currentMessage() == "Nothing to undo"
+    window.open_queue(NEEDS_REVIEW)
+    assert bar.buttons[AGREE].isEnabled()
+    focus(qtbot, window, window.threshold_control.spin)
+    assert bar.cue.text() == CUE_OFF_IN_QUEUE and "open a queue" not in bar.cue.text()
+    with qtbot.waitSignal(window.screening_finished, timeout=TIMEOUT_MS):
+        window.open_study(studies["b"])
+    window.refresh()
+    assert window.session.queue_kind is None
+    assert not bar.buttons[AGREE].isEnabled() and not bar.buttons[DISAGREE].isEnabled()
+    assert bar.cue.text() == CUE_OFF
