@@ -58,3 +58,22 @@ def test_a_labels_csv_patient_column_groups_the_files(tmp_path):
     session = ReadingSession()
     session.open_study(study.folder, study.files, study.truth, study.patients)
     assert {session.row(k).patient for k in study.files} == {"P9"}
+
+
+def test_the_window_groups_dicom_films_by_patient_id_with_its_issuer(tmp_path):
+    """Two hospitals' patient 12 are two patients; the issuer travels in the result's meta."""
+    import numpy as np
+
+    import conftest_loader_helpers as h
+    from core.imaging.loader import load_image
+
+    folder = tmp_path.resolve()
+    paths = []
+    for name, issuer in (("a.dcm", "NORTH"), ("b.dcm", "SOUTH"), ("c.dcm", "NORTH")):
+        ds = h.mono2_8bit(np.full((16, 16), 100, np.uint8))
+        ds.PatientID, ds.IssuerOfPatientID = "12", issuer
+        paths.append(str(h.save(ds, folder / name)))
+    session = ReadingSession()
+    session.open_study(folder, paths, {})
+    session.add_results([result(p, 0.3, meta=load_image(p).meta) for p in paths])
+    assert [session.row(p).patient for p in paths] == ["NORTH/12", "SOUTH/12", "NORTH/12"]

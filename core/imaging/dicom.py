@@ -61,6 +61,7 @@ _NON_IMAGE_SOP_CLASSES = (
 # study and series UIDs that group one patient's films (core.reading.session).
 META_KEYWORDS = (
     "Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "PatientID",
+    "IssuerOfPatientID",  # with PatientID, who the patient is (core.imaging.patients)
     "Rows", "Columns", "BitsStored", "PhotometricInterpretation", "NumberOfFrames",
     "StudyInstanceUID", "SeriesInstanceUID",
     "PresentationLUTShape",

@@ -113,14 +113,21 @@ class ReadingSession:
         self._emit(ROWS, None)
 
     def set_signed_off(self, sign_off, amendments=None) -> None:
+        """The study's sign-off (None: open); `amendments` None reads them from the store."""
         self.record = SignOffRecord(sign_off, list(amendments if amendments is not None else self.record.amendments))
         self._emit(SIGNOFF, sign_off)
+        if amendments is None and self.folder is not None:
+            folder = self.folder
 
-    @property
-    def signed_off(self):
-        return self.record.current
+            def loaded(record):
+                if self.folder == folder:
+                    self.record = SignOffRecord(self.record.current, list(record[1]))
+                    self._emit(SIGNOFF, self.record.current)
+            self._submit(lambda store: store.study_record(folder), loaded)
 
-    def _changed_all(self) -> None:
+    signed_off = property(lambda self: self.record.current)
+
+    def _changed_all(self) -> None:  # calls may have changed: every cache goes
         self._table.invalidate()
         self._nav.invalidate()
 
@@ -129,8 +136,7 @@ class ReadingSession:
     def row(self, key: str | None) -> Row | None:
         return self._table.rows.get(key) if key is not None else None
 
-    def rows(self) -> list[Row]:
-        """Every row in the current order."""
+    def rows(self) -> list[Row]:  # every row, in the current order
         return [self._table.rows[key] for key in self.ordered_keys()]
 
     def __len__(self) -> int:
@@ -228,8 +234,7 @@ class ReadingSession:
         self._emit(FILTER, name)
         self._keep_cursor_visible()
 
-    def visible_keys(self) -> list[str]:
-        """The rows the table lists, in order (the table's row i is this list's item i)."""
+    def visible_keys(self) -> list[str]:  # what the table lists: its row i is item i
         return self._nav.visible_keys()
 
     def filter_counts(self) -> dict[str, int]:
@@ -412,7 +417,7 @@ class ReadingSession:
     def screen_anyway(self) -> str | None:  # shows the withheld call (recorded; not a label)
         return self.decide(SCREEN_ANYWAY)
 
-    def confirm_out_of_scope(self) -> str | None:  # the reader agrees: outside the model's scope
+    def confirm_out_of_scope(self) -> str | None:  # outside the model's scope, says the reader
         return self.decide(CONFIRM_OUT_OF_SCOPE)
 
     def _decision_changed(self, key: str, slot: str) -> None:
@@ -427,8 +432,7 @@ class ReadingSession:
         self._emit(DECISION, key)
 
     def undo(self) -> str | None:
-        """Take back the newest decision of this session; returns its key (None: nothing to
-        undo, or the study is signed off: see `undo_refusal`)."""
+        """Take back this session's newest decision: its key, or None (see `undo_refusal`)."""
         if self.undo_refusal() is not None:
             return None
         key, _slot = self._log.undo(self._table.rows)
@@ -465,7 +469,7 @@ class ReadingSession:
 
         def done(sign_off):
             if self.folder == folder:
-                self.set_signed_off(sign_off)
+                self.set_signed_off(sign_off, self.record.amendments)
             if on_done is not None:
                 on_done(sign_off)
 
