@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from core.reading.heatmap_default import map_hidden_by_default
 from core.reading.session import ReadingSession
 from desktop import notices, reading_actions, study_job as job_events
-from core.models.fine_map import fine_map_source
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
 from desktop.screening_controller import StudyScreening
@@ -150,7 +149,6 @@ class MainWindow(QMainWindow):
         if entry is not None:
             self.settings.model_name = entry.card.label
             self.inbox.set_model_hash(entry.card.sha256)
-            self.viewer.set_fine_map_source(fine_map_source(entry))
             self.set_threshold(entry.card.threshold)
             if self.study_folder is not None:
                 self.open_study(self.study_folder)  # other model: other stored results

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from desktop.fine_map import fine_map_source
 from core.models.notes import model_tooltip
 
 
@@ -60,7 +59,6 @@ def models_listed(window, listing, error: str | None = None) -> None:
         window.model_combo.setCurrentIndex(window.model_entries.index(chosen))
         if previous is None or previous.card.sha256 != chosen.card.sha256:
             window.inbox.set_model_hash(chosen.card.sha256)
-            window.viewer.set_fine_map_source(fine_map_source(chosen))
             window.set_threshold(chosen.card.threshold)
             if previous is not None and window.study_folder is not None and not window._pending_study:
                 window.open_study(window.study_folder)

@@ -9,9 +9,8 @@ Recently shown images stay in a small cache, so stepping back is instant.
 Heatmaps: the cam values are drawn as they are (an absolute [0, 1] scale from
 core.models.gradcam), never re-scaled to each map's own maximum. In a review queue the
 overlay is on for every image; elsewhere it starts hidden only on a confident normal
-(core.reading.heatmap_default); H shows it, faintly. "Fine map" (shown
-when the model's card has `fine_cam`) swaps in the finer map of the image on
-screen, computed on a worker (core.models.fine_map).
+(core.reading.heatmap_default); H shows it, faintly. (The "Fine map" toggle
+was removed: its lattice of dots had no anatomical meaning, see README "Heatmaps".)
 """
 from __future__ import annotations
 
@@ -257,11 +256,6 @@ class ViewerPanel(QWidget):
         self.heatmap_box.setChecked(heatmap_visible)
         self.heatmap_box.setToolTip("On in review queues; elsewhere off by default on confident normals "
                                     "(H shows it faintly)")
-        self.fine_box = QCheckBox("Fine map", self)
-        self.fine_box.setObjectName("fineMapBox")
-        self.fine_box.setToolTip("A finer heatmap (an earlier layer of the model), computed for this image "
-                                 "only; same colour scale")
-        self.fine_box.hide()
         self.invert_box = QCheckBox("Invert (I)", self)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity_slider.setRange(0, 100)
@@ -287,7 +281,6 @@ class ViewerPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.heatmap_box)
         top.addWidget(self.opacity_slider)
-        top.addWidget(self.fine_box)
         top.addWidget(self.legend, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.invert_box)
@@ -312,11 +305,7 @@ class ViewerPanel(QWidget):
         self.invert_box.toggled.connect(self.view.set_inverted)
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         self.view.window_changed.connect(self._on_window)
-        self.fine_box.toggled.connect(lambda _on: self._show_fine_or_coarse())
         self._request = 0
-        self._fine_source = None  # fn(path) -> fine map, run on a worker; None: no fine map
-        self._fine_cache: OrderedDict[str, QImage] = OrderedDict()
-        self.fine_pending: str | None = None  # key whose fine map is being computed
 
     def load(self, key: str, cam, caption: str, ai_normal: bool = False) -> None:
         """Show a file; the newest request wins if the reader moves on quickly. `ai_normal`:
@@ -338,57 +327,8 @@ class ViewerPanel(QWidget):
         """Drop cached display copies: one (its result just changed) or all (another study or model)."""
         if key is None:
             self._cache.clear()
-            self._fine_cache.clear()
         else:
             self._cache.pop(key, None)
-            self._fine_cache.pop(key, None)
-
-    # -- the fine map ----------------------------------------------------------
-
-    def set_fine_map_source(self, source) -> None:
-        """`source(path) -> map` for the model in use (desktop.fine_map), or None: the toggle hides."""
-        self._fine_source = source
-        self._fine_cache.clear()
-        self.fine_box.setVisible(source is not None)
-        if source is None:
-            self.fine_box.setChecked(False)
-
-    @property
-    def fine_shown(self) -> bool:
-        image = self.view.image
-        return image is not None and self.fine_box.isChecked() and image.key in self._fine_cache
-
-    def _show_fine_or_coarse(self) -> None:
-        image = self.view.image
-        if image is None:
-            return
-        if not (self.fine_box.isChecked() and self._fine_source is not None):
-            self.view.set_heatmap(image.heatmap)
-        elif image.key in self._fine_cache:
-            self.view.set_heatmap(self._fine_cache[image.key])
-        elif self.fine_pending != image.key:
-            self.fine_pending = image.key
-            key, shape, source = image.key, image.levels.shape, self._fine_source
-            run_in_pool(lambda: heatmap_rgba(source(key), shape),
-                        on_done=lambda heat: self._fine_ready(key, heat),
-                        on_error=lambda message: self._fine_failed(key, message))
-            return
-        self._apply_heatmap()
-
-    def _fine_ready(self, key: str, heat: QImage) -> None:
-        if self.fine_pending == key:
-            self.fine_pending = None
-        self._fine_cache[key] = heat
-        while len(self._fine_cache) > _CACHE_IMAGES:
-            self._fine_cache.popitem(last=False)
-        if self.view.key == key:
-            self._show_fine_or_coarse()
-
-    def _fine_failed(self, key: str, message: str) -> None:
-        if self.fine_pending == key:
-            self.fine_pending = None
-        if self.view.key == key:
-            self.caption.setText(f"{self.caption.text()}  (fine map failed: {message})")
 
     def _loaded(self, request: int, view: ViewImage, caption: str) -> None:
         if request != self._request:
@@ -398,7 +338,6 @@ class ViewerPanel(QWidget):
             self._cache.popitem(last=False)
         self.caption.setText(breakable(caption))
         self.view.show_image(view)
-        self._show_fine_or_coarse()
         self._apply_heatmap()
         self.image_shown.emit(view.key)
 

@@ -369,7 +369,7 @@ def test_invert_window_presets_in_file_values_and_the_faint_normal_heatmap(qtbot
     assert "one scale for every image" in legend.lower()
     assert legend.startswith("Red: evidence as strong as in a typical confident pneumonia (scaled by this image's "
                              "probability)")
-    assert panel.fine_box.isHidden()  # no fine map offered without a model that has one
+    assert not hasattr(panel, "fine_box")  # the Fine map was removed (issue 21: no anatomical meaning)
 
 
 def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, home, studies, store_path,

@@ -183,3 +183,28 @@ def test_map_concentration_orders_spot_and_flat_maps():
     flat = np.ones((1, 10, 10))
     assert map_concentration(spot)[0] == pytest.approx(1.0)
     assert map_concentration(flat)[0] == pytest.approx(0.1)
+
+
+def _fine_layer_then_stride_2(seed: int = 0):
+    """A fine layer whose only way forward is a 1x1 stride-2 convolution (custom_cnn's shortcut
+    into its 1/16 stage has that shape): its gradient reaches every other cell only."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((16, 16, 1))
+    fine = layers.Conv2D(4, 3, padding="same", activation="relu", name="fine",
+                         kernel_initializer=keras.initializers.RandomUniform(0.05, 0.5))(inputs)
+    x = layers.Conv2D(4, 1, strides=2, name="down", kernel_initializer=keras.initializers.RandomUniform(0.05, 0.5))(fine)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid", kernel_initializer="ones")(x))
+
+
+def test_plain_layercam_paints_the_stride_lattice_and_the_smoothed_one_does_not():
+    model = _fine_layer_then_stride_2()
+    batch = np.random.default_rng(5).uniform(0.2, 1.0, (3, 16, 16, 1)).astype(np.float32)
+    _, plain = GradCam(model, "fine", method="layercam")(batch)
+    _, smooth = GradCam(model, "fine", method="layercam_smooth")(batch)
+    # The issue's "even grid of dots": every odd row and column of the plain map is empty.
+    assert plain[:, 1::2, :].max() == 0 and plain[:, :, 1::2].max() == 0 and plain.max() > 0
+    assert (smooth[:, 1:-1, 1:-1] > 0).all()

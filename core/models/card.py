@@ -29,9 +29,9 @@ class ModelCard:
     threshold: float = 0.5
     gradcam_layer: str = GRADCAM_LAYER
     # Absolute heat scale (core.models.gradcam): the median raw-map peak on validation positives
-    # (0: none fitted, maps fall back to per-image peaks). The finer map's layer/method/scale.
+    # (0: none fitted, maps fall back to per-image peaks). Older cards' `fine_cam` (the removed
+    # Fine map, issue 21) is ignored when read.
     gradcam_reference: float = 0.0
-    fine_cam: dict = field(default_factory=dict)  # {"layer", "method", "reference"}
     training_command: str = ""
     training_data: dict = field(default_factory=dict)
     validation_metrics: dict = field(default_factory=dict)

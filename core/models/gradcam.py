@@ -17,9 +17,12 @@ to its own maximum would paint a saturated spot on every image, normals
 included. Models without a reference fall back to per-image peaks (still
 weighted by the probability).
 
-Two methods: "gradcam" (channel weights = mean gradient; the classic, for the
-coarse last layer) and "layercam" (Jiang et al. 2021: element-wise positive
-gradients; stays sharp on a finer, earlier layer such as core.models.architectures.FINE_CAM_LAYER).
+Three methods: "gradcam" (channel weights = mean gradient; the classic, for the
+coarse last layer), "layercam" (Jiang et al. 2021: element-wise positive
+gradients; stays sharp on a finer, earlier layer such as core.models.architectures.FINE_CAM_LAYER)
+and "layercam_smooth" (LayerCAM with the gradient averaged over 3x3 cells first:
+on a layer followed by a stride-2 convolution plain LayerCAM shows an even
+lattice of dots, the stride's footprint, not the image's).
 `upsample` brings maps to any resolution and `overlay` paints them on the
 image for heatmap PNGs. TensorFlow is imported lazily (only `GradCam` needs it).
 """
@@ -31,7 +34,7 @@ import cv2
 import numpy as np
 
 DEFAULT_LAYER = "last_conv"  # == core.models.architectures.GRADCAM_LAYER, without importing TF
-METHODS = ("gradcam", "layercam")
+METHODS = ("gradcam", "layercam", "layercam_smooth")
 
 
 def _is_sigmoid(activation) -> bool:
@@ -99,8 +102,15 @@ class GradCam:
             # the summed score gives every image its own gradients.
             total = tf.reduce_sum(score)
         grads = tape.gradient(total, features)
-        if self.method == "layercam":
-            raw = tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * features, axis=-1))  # (N, h, w)
+        if self.method in ("layercam", "layercam_smooth"):
+            positive = tf.nn.relu(grads)
+            if self.method == "layercam_smooth":
+                # A stride-2 layer after this one (e.g. a 1x1 stride-2 shortcut) sends gradient to every
+                # other cell only: plain LayerCAM then paints an even lattice of dots that has nothing
+                # to do with the image. Averaging the gradient over the 3x3 neighbourhood (its stride
+                # footprint) removes the lattice and keeps the layer's resolution.
+                positive = tf.nn.avg_pool2d(positive, ksize=3, strides=1, padding="SAME")
+            raw = tf.nn.relu(tf.reduce_sum(positive * features, axis=-1))  # (N, h, w)
         else:
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
             raw = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))  # (N, h, w)

@@ -43,15 +43,12 @@ def rows_of(cache: np.ndarray, samples: list[Sample], part: list[Sample]) -> np.
 
 
 def _fit_heat_scale(card, model, cache, targets, log) -> None:
-    """Absolute heat scales (core.models.gradcam) for the coarse and the fine map, on validation positives."""
+    """The absolute heat scale (core.models.gradcam) of the Grad-CAM map, on validation positives."""
     from core.models.gradcam import fit_reference
-    from core.models.architectures import FINE_CAM_LAYER
 
     inputs = cache.astype(np.float32) / 255.0
     try:
         card.gradcam_reference = fit_reference(model, inputs, targets, card.gradcam_layer)
-        card.fine_cam = {"layer": FINE_CAM_LAYER, "method": "layercam",
-                         "reference": fit_reference(model, inputs, targets, FINE_CAM_LAYER, "layercam")}
     except (ValueError, ImportError) as exc:  # e.g. no positives, or a backend without TensorFlow
         log(f"heat scale not fitted ({exc}); maps fall back to per-image peaks")
 
