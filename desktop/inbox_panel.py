@@ -1,12 +1,16 @@
 """The Inbox dock: studies received over DICOM, updating live.
 
-A `QAbstractTableModel` (one row per study: patient, study date, images, AI
-result, read / unread) behind a `QSortFilterProxyModel`. A timer asks a
-worker to summarise the inbox (headers and the results store are read off
-the GUI thread); rows are inserted, updated or removed in place, so the
-selection and sort order survive every refresh. Double-click (or Open) opens
-a study like a folder (`studyOpened`) and marks it read. "Send results to
-PACS" and "Export DICOM" build the SR + secondary capture on a worker.
+A `QAbstractTableModel` (one row per study: patient, patient ID, study date,
+images, AI result, what was sent, read / unread) behind a `QSortFilterProxyModel`.
+A timer asks a worker to summarise the inbox (headers, the results store and the
+outbox are read off the GUI thread); rows are inserted, updated or removed in
+place, so the selection and sort order survive every refresh. Double-click (or
+Open) opens a study like a folder (`studyOpened`) and marks it read. "Export
+DICOM" builds the SR + secondary capture on a worker. "Send results to PACS"
+queues them in the persistent outbox (core.pacs.outbox, the listener's own, in
+the inbox's state folder) and tries them at once: a destination that is down
+loses nothing (the outbox is retried while the app runs and at the next start), a
+destination that refuses them is shown as REFUSED in the "Sent" column.
 
 Self-contained: the main window only adds the dock and connects
 `studyOpened(str)` and `message(str)`.
@@ -17,15 +21,16 @@ from pathlib import Path
 
 from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, QThreadPool,
                             QTimer, Signal)
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from desktop.pacs_settings import ListenerController, PacsSettings, PacsSettingsDialog
 from desktop.workers import create_worker, start_worker
 
 POLL_MS = 2000
-COLUMNS = ("Patient", "Study date", "Images", "AI result", "Status")
+COLUMNS = ("Patient", "Patient ID", "Study date", "Images", "AI result", "Sent", "Status")
+COL_PATIENT, COL_PATIENT_ID, COL_DATE, COL_IMAGES, COL_AI, COL_SENT, COL_STATUS = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -35,6 +40,7 @@ class InboxTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.settings = settings
         self._rows: list = []  # core.pacs.inbox_summary.StudySummary
+        self._deliveries: dict = {}  # study UID -> core.pacs.outbox.StudyDelivery
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -59,17 +65,22 @@ class InboxTableModel(QAbstractTableModel):
             return None
         study, column = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            values = (study.patient or "(no name)", study.study_date, study.images, study.ai_result,
+            values = (study.patient or "(no name)", study.patient_id, study.study_date, study.images,
+                      study.ai_result, self.delivery_text(index.row()),
                       "Unread" if self.unread(index.row()) else "Read")
             return values[column]
         if role == SORT_ROLE:
-            return study.received if column in (0, 4) else self.data(index)
+            return study.received if column in (COL_PATIENT, COL_STATUS) else self.data(index)
+        if role == Qt.ItemDataRole.ForegroundRole and column == COL_SENT and \
+                "REFUSED" in self.delivery_text(index.row()):
+            return QBrush(QColor("#b00020"))
         if role == Qt.ItemDataRole.FontRole and self.unread(index.row()):
             font = QFont()
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"Study {study.study_uid}\n{study.folder}"
+            sent = self.delivery_text(index.row())
+            return f"Study {study.study_uid}\n{study.folder}" + (f"\nSent to PACS: {sent}" if sent else "")
         if role == FOLDER_ROLE:
             return study.folder
         return None
@@ -92,6 +103,16 @@ class InboxTableModel(QAbstractTableModel):
             elif self._rows[row] != summary:
                 self._rows[row] = summary
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def delivery_text(self, row: int) -> str:
+        state = self._deliveries.get(self._rows[row].study_uid)
+        return state.text if state is not None else ""
+
+    def set_deliveries(self, deliveries: dict) -> None:
+        if deliveries != self._deliveries:
+            self._deliveries = dict(deliveries)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, COL_SENT), self.index(len(self._rows) - 1, COL_SENT))
 
     def refresh_read_state(self, row: int) -> None:
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
@@ -117,6 +138,7 @@ class InboxPanel(QDockWidget):
         self._summariser_key = None
         self._model_hash: str | None = None
         self._polling = False
+        self._delivering = False
         self._closed = False
         self._build_ui()
         self.message.connect(self.status.setText)
@@ -137,7 +159,9 @@ class InboxPanel(QDockWidget):
         self.table.setModel(self.proxy)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest received first
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # "PNEUMONIA 3/12, screening…"
+        header.setSectionResizeMode(COL_SENT, QHeaderView.ResizeMode.Stretch)  # a refusal's reason: tooltip too
         self.table.doubleClicked.connect(lambda index: self.open_study(self.proxy.mapToSource(index).row()))
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
@@ -180,17 +204,20 @@ class InboxPanel(QDockWidget):
             from core.reading.store import ResultStore
 
             if not Path(inbox).is_dir():
-                return key, None, []
+                return key, None, [], {}
             worker = summariser or InboxSummariser(inbox, ResultStore(), model_hash or _default_model_hash(model))
-            return key, worker, worker.summaries()
+            return key, worker, worker.summaries(), _deliveries(inbox)
 
         self._submit(work, self._apply_poll, lambda error: self._poll_failed(error), "Reading the Inbox")
 
     def _apply_poll(self, outcome) -> None:
-        key, summariser, summaries = outcome
+        key, summariser, summaries, deliveries = outcome
         self._polling = False
         self._summariser, self._summariser_key = summariser, key  # reused next time: headers are cached
         self.model.update(summaries)
+        self.model.set_deliveries(deliveries)
+        if not self.controller.running and any(d.waiting and not d.next_try_in for d in deliveries.values()):
+            self._deliver()  # no listener to do it: results waiting in the outbox are tried when due
 
     def _poll_failed(self, error: str) -> None:
         self._polling = False
@@ -234,7 +261,7 @@ class InboxPanel(QDockWidget):
         self._submit(work, self.message.emit, lambda e: self.message.emit(f"Export failed: {e}"))
 
     def send_results(self, row: int, destination: str | None = None) -> None:
-        """SR + secondary capture of every image of the study, sent to the destination now."""
+        """SR + secondary capture of every image of the study, queued in the outbox and tried now."""
         from core.pacs.nodes import InvalidIdentifier, parse_node
 
         try:
@@ -242,20 +269,35 @@ class InboxPanel(QDockWidget):
         except InvalidIdentifier as exc:
             self.message.emit(f"Set a destination (AET@HOST:PORT) in PACS settings first: {exc}")
             return
-        folder, model, calling = self.model.study(row).folder, self.settings.model or None, self.settings.ae_title
+        study = self.model.study(row)
+        folder, model, calling, inbox = study.folder, self.settings.model or None, self.settings.ae_title, \
+            self.settings.inbox
 
         def work():
-            from core.pacs.export import send_study_results
-            from core.pacs.sender import SendError
-            try:
-                sent, failed = send_study_results(_build_results(folder, model), node, calling)
-            except SendError as exc:
-                return f"Not sent: {exc}"
-            return f"Sent {sent} result object(s) to {node}" + (f"; {len(failed)} refused: {failed[0]}"
-                                                                  if failed else "")
+            return send_through_outbox(_build_results(folder, model), node, calling, inbox, study.study_uid)
 
         self.message.emit(f"Sending results to {node}…")
-        self._submit(work, self.message.emit, lambda e: self.message.emit(f"Sending failed: {e}"))
+        self._submit(work, self._sent, lambda e: self.message.emit(f"Sending failed: {e}"), "Sending results to PACS")
+
+    def _sent(self, text: str) -> None:
+        self.message.emit(text)
+        self.poll()  # the "Sent" column follows
+
+    def _deliver(self) -> None:
+        """One delivery pass over what is due in the outbox (the listener, when it runs, does this)."""
+        if self._delivering:
+            return
+        self._delivering = True
+        inbox, calling = self.settings.inbox, self.settings.ae_title
+
+        def done(_sent) -> None:
+            self._delivering = False
+
+        def failed(error: str) -> None:
+            self._delivering = False
+            self.message.emit(f"Delivering waiting results failed: {error}")
+
+        self._submit(lambda: deliver_due(inbox, calling), done, failed, "Delivering waiting results")
 
     def edit_settings(self) -> None:
         if PacsSettingsDialog(self.settings, self).exec():
@@ -320,6 +362,63 @@ def _default_model_hash(model: str | None) -> str | None:
         return find_model(model or None).card.sha256 or None
     except ModelError:
         return None
+
+
+def _state_dir(inbox: str) -> Path:
+    return Path(inbox) / ".pneumoscan"  # the listener's state folder (core.pacs.inbox.Inbox.state_dir)
+
+
+def _deliveries(inbox: str) -> dict:
+    """Per study UID, what the outbox sent, holds or gave up (worker thread; {} without an outbox)."""
+    from core.pacs.outbox import Outbox
+
+    if not (_state_dir(inbox) / "outbox.sqlite3").is_file():
+        return {}
+    outbox = Outbox(_state_dir(inbox))
+    try:
+        return outbox.study_deliveries()
+    finally:
+        outbox.close()
+
+
+def deliver_due(inbox: str, calling: str) -> int:
+    """Send what is due in the inbox's outbox (worker thread); returns how many were stored."""
+    from core.pacs.delivery import DeliveryWorker
+    from core.pacs.outbox import Outbox
+
+    outbox = Outbox(_state_dir(inbox))
+    try:
+        return DeliveryWorker(outbox, calling).deliver_due()
+    finally:
+        outbox.close()
+
+
+def send_through_outbox(export, node, calling: str, inbox: str, study_uid: str) -> str:
+    """Queue a study's result objects for `node` in the persistent outbox, try them at once, and
+    say what became of them (worker thread). Results sent before are not sent twice; refused
+    ones are tried again (the reader asked)."""
+    from core.pacs.delivery import DeliveryWorker
+    from core.pacs.outbox import MAX_REFUSALS, Outbox
+
+    outbox = Outbox(_state_dir(inbox))
+    try:
+        queued = sum(outbox.add(node, obj.dataset, key=obj.key, description=f"{obj.kind} for {Path(path).name}")
+                     for path, obj in export.objects)
+        outbox.retry_study(study_uid)
+        DeliveryWorker(outbox, calling).deliver_due()
+        state = outbox.study_deliveries(node).get(study_uid)
+    finally:
+        outbox.close()
+    skipped = f"; {len(export.skipped)} file(s) without DICOM results" if export.skipped else ""
+    if state is None:
+        return f"No result objects to send{skipped}"
+    if state.refused or state.refusing:
+        return (f"{node} refused {state.refused + state.refusing} result object(s): {state.last_error} "
+                f"(retried up to {MAX_REFUSALS} times){skipped}")
+    if state.waiting:
+        return (f"{node} could not be reached: {state.waiting} result object(s) wait in the outbox and are "
+                f"retried ({state.last_error}){skipped}")
+    return f"Sent {state.sent} result object(s) to {node}" + (" (already sent before)" if not queued else "") + skipped
 
 
 def _build_results(folder: str, model: str | None):

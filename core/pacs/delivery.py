@@ -54,9 +54,10 @@ class DeliveryWorker:
                 if error is None:
                     self.outbox.mark_sent(item)
                     sent += 1
-                else:
-                    self.outbox.mark_failed(item, error)
-                    log.warning("%s to %s: %s", item.description or item.key, node, error)
+                else:  # the node answered and refused it: retried a few times, then given up
+                    delay = self.outbox.mark_failed(item, error, refused=True)
+                    log.warning("%s to %s refused: %s%s", item.description or item.key, node, error,
+                                "; given up (the Inbox shows it)" if delay == float("inf") else "")
         if sent:
             log.info("sent %d result object(s)", sent)
         return sent

@@ -1,4 +1,4 @@
-"""One line per received study (patient, date, images, AI result), for the Inbox view.
+"""One line per received study (patient name and ID, date, images, AI result), for the Inbox view.
 
 Qt-free so it runs on a worker thread and in tests. Headers are read once per
 file (cached by size and mtime), results come from the results store, so a
@@ -28,6 +28,7 @@ class StudySummary:
     out_of_scope: int
     errors: int
     received: float  # newest file's mtime (epoch seconds)
+    patient_id: str = ""  # PatientID: four identical names can be told apart
 
     @property
     def ai_result(self) -> str:
@@ -52,7 +53,7 @@ class InboxSummariser:
         self.inbox = Inbox(inbox_root, min_free_bytes=0)
         self.store = store
         self.model_hash = model_hash
-        self._headers: dict[str, tuple[tuple[int, int], tuple[str, str]]] = {}
+        self._headers: dict[str, tuple[tuple[int, int], tuple[str, str, str]]] = {}
 
     def summaries(self) -> list[StudySummary]:
         found = []
@@ -63,7 +64,7 @@ class InboxSummariser:
         return found
 
     def _summary(self, folder: Path, files: list[Path]) -> StudySummary:
-        patient, date = self._header(files[0])
+        patient, patient_id, date = self._header(files[0])
         results = self.store.study_results(folder, self.model_hash) if self.model_hash else []
         results = [r for r in results if Path(r.path).parent == folder]
         predictions = [r.prediction for r in results]
@@ -71,13 +72,15 @@ class InboxSummariser:
         return StudySummary(
             study_uid=folder.name, folder=str(folder), patient=patient, study_date=date, images=len(files),
             screened=len(results), positives=predictions.count(POSITIVE),
-            out_of_scope=predictions.count(OUT_OF_SCOPE), errors=sum(not r.ok for r in results), received=newest)
+            out_of_scope=predictions.count(OUT_OF_SCOPE), errors=sum(not r.ok for r in results), received=newest,
+            patient_id=patient_id)
 
-    def _header(self, path: Path) -> tuple[str, str]:
+    def _header(self, path: Path) -> tuple[str, str, str]:
+        """(patient name, else ID; patient ID; study date) of a study's first file."""
         try:
             st = os.stat(path)
         except OSError:
-            return "", ""
+            return "", "", ""
         key = (st.st_size, st.st_mtime_ns)
         cached = self._headers.get(str(path))
         if cached and cached[0] == key:
@@ -86,13 +89,14 @@ class InboxSummariser:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True,
                                  specific_tags=["PatientName", "PatientID", "StudyDate"])
             name = str(ds.get("PatientName", "") or "").replace("^", " ").strip()
-            patient = name or str(ds.get("PatientID", "") or "")
+            patient_id = str(ds.get("PatientID", "") or "")
+            patient = name or patient_id
             raw = str(ds.get("StudyDate", "") or "")
             date = f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}" if len(raw) == 8 and raw.isdigit() else raw
         except Exception:  # a damaged header still lists the study
-            patient, date = "", ""
-        self._headers[str(path)] = (key, (patient, date))
-        return patient, date
+            patient, patient_id, date = "", "", ""
+        self._headers[str(path)] = (key, (patient, patient_id, date))
+        return patient, patient_id, date
 
 
 def _mtime(path: Path) -> float:

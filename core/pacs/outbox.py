@@ -6,6 +6,12 @@ destination being down for days) loses nothing: the next start sends what is
 left. Items are unique per (key, destination), so screening an image again
 after a crash does not send its results twice. Sent items keep their row
 (history) and drop their file.
+
+A destination that cannot be reached is retried for ever (with backoff); one that
+answers and refuses an object is retried MAX_REFUSALS times, then the item is given up
+(`gave_up`, with the refusal as `last_error`) and shown as refused in the Inbox until the
+reader sends it again (`retry_study`). Each item records its study (StudyInstanceUID)
+so the Inbox can say, per study, what was sent, what waits and what was refused.
 """
 from __future__ import annotations
 
@@ -35,6 +41,34 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_due ON items (sent, next_attempt);
 """
+# Columns added after the first release (an outbox from before gets them on open).
+_ADDED_COLUMNS = {"refusals": "INTEGER NOT NULL DEFAULT 0", "gave_up": "REAL", "study": "TEXT NOT NULL DEFAULT ''"}
+MAX_REFUSALS = 5
+
+
+@dataclass
+class StudyDelivery:
+    """What became of one study's result objects: for the Inbox's "Sent" column."""
+    sent: int = 0
+    waiting: int = 0
+    refused: int = 0  # given up after MAX_REFUSALS refusals
+    refusing: int = 0  # waiting, but the destination refused it last time
+    last_error: str = ""
+    next_try_in: float | None = None  # seconds until the next waiting item is due
+
+    @property
+    def text(self) -> str:
+        """'REFUSED 1: <why>; waiting 2, next try in 30 s: <why>; sent 2' (the parts that apply)."""
+        parts = []
+        if self.refused:
+            parts.append(f"REFUSED {self.refused}: {self.last_error}")
+        if self.waiting:
+            when = "" if self.next_try_in is None else f", next try in {self.next_try_in:.0f} s"
+            why = f": {self.last_error}" if self.last_error and not self.refused else ""
+            parts.append(f"waiting {self.waiting}{when}{why}")
+        if self.sent:
+            parts.append(f"sent {self.sent}")
+        return "; ".join(parts)
 
 
 @dataclass
@@ -62,6 +96,10 @@ class Outbox:
         self._conn.execute("PRAGMA synchronous=FULL")  # a result must survive a power cut once queued
         with self._lock, self._conn:
             self._conn.executescript(_SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
         self.changed = threading.Event()  # set when an item is added: wakes the delivery worker
 
     def close(self) -> None:
@@ -72,10 +110,12 @@ class Outbox:
         """Queue a data set for a node; False when this key already went (or waits) there."""
         target = self.files_dir / f"{uuid.uuid4().hex}.dcm"
         write_atomically(target, lambda out: dataset.save_as(out, enforce_file_format=True), ".queued-")
+        study = str(getattr(dataset, "StudyInstanceUID", "") or "")
         with self._lock, self._conn:
             cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO items (key, destination, file, description, created, next_attempt) "
-                "VALUES (?,?,?,?,?,?)", (key, str(destination), target.name, description, time.time(), 0.0))
+                "INSERT OR IGNORE INTO items (key, destination, file, description, created, next_attempt, study) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (key, str(destination), target.name, description, time.time(), 0.0, study))
         if cursor.rowcount == 0:
             target.unlink(missing_ok=True)
             return False
@@ -87,7 +127,7 @@ class Outbox:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, key, destination, file, description, attempts, last_error FROM items "
-                "WHERE sent IS NULL AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
+                "WHERE sent IS NULL AND gave_up IS NULL AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
                 (now, limit)).fetchall()
         return [self._item(row) for row in rows]
 
@@ -95,12 +135,22 @@ class Outbox:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, key, destination, file, description, attempts, last_error FROM items "
-                "WHERE sent IS NULL ORDER BY id").fetchall()
+                "WHERE sent IS NULL AND gave_up IS NULL ORDER BY id").fetchall()
         return [self._item(row) for row in rows]
 
     def pending_count(self) -> int:
+        """Items still to be sent (those given up after refusals are not pending)."""
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM items WHERE sent IS NULL").fetchone()[0]
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM items WHERE sent IS NULL AND gave_up IS NULL").fetchone()[0]
+
+    def refused(self) -> list[OutboxItem]:
+        """Items given up after MAX_REFUSALS refusals (last_error says why)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, key, destination, file, description, attempts, last_error FROM items "
+                "WHERE sent IS NULL AND gave_up IS NOT NULL ORDER BY id").fetchall()
+        return [self._item(row) for row in rows]
 
     def sent_count(self) -> int:
         with self._lock:
@@ -109,7 +159,8 @@ class Outbox:
     def next_due_in(self) -> float | None:
         """Seconds until the next pending item is due (0 if overdue), None when nothing waits."""
         with self._lock:
-            row = self._conn.execute("SELECT MIN(next_attempt) FROM items WHERE sent IS NULL").fetchone()
+            row = self._conn.execute(
+                "SELECT MIN(next_attempt) FROM items WHERE sent IS NULL AND gave_up IS NULL").fetchone()
         return None if row[0] is None else max(0.0, row[0] - time.time())
 
     def mark_sent(self, item: OutboxItem) -> None:
@@ -117,19 +168,63 @@ class Outbox:
             self._conn.execute("UPDATE items SET sent=?, last_error=NULL WHERE id=?", (time.time(), item.id))
         item.file.unlink(missing_ok=True)
 
-    def mark_failed(self, item: OutboxItem, error: str) -> float:
-        """Record a failed try; returns the delay before the next (doubling up to max_delay)."""
+    def mark_failed(self, item: OutboxItem, error: str, refused: bool = False) -> float:
+        """Record a failed try; returns the delay before the next (doubling up to max_delay).
+
+        `refused`: the destination answered and refused this object (not a network failure);
+        after MAX_REFUSALS of those the item is given up (returns inf)."""
         delay = min(self.max_delay, self.base_delay * 2 ** item.attempts)
         with self._lock, self._conn:
-            self._conn.execute("UPDATE items SET attempts=attempts+1, next_attempt=?, last_error=? WHERE id=?",
-                               (time.time() + delay, str(error)[:500], item.id))
+            self._conn.execute(
+                "UPDATE items SET attempts=attempts+1, refusals=refusals+?, next_attempt=?, last_error=? "
+                "WHERE id=?", (int(refused), time.time() + delay, str(error)[:500], item.id))
+            if refused:
+                gave_up = self._conn.execute(
+                    "UPDATE items SET gave_up=? WHERE id=? AND refusals>=?",
+                    (time.time(), item.id, MAX_REFUSALS)).rowcount
+                if gave_up:
+                    return float("inf")
         return delay
 
     def retry_all_now(self) -> None:
         """Make every pending item due (a restart, or a user's "send now")."""
         with self._lock, self._conn:
-            self._conn.execute("UPDATE items SET next_attempt=0 WHERE sent IS NULL")
+            self._conn.execute("UPDATE items SET next_attempt=0 WHERE sent IS NULL AND gave_up IS NULL")
         self.changed.set()
+
+    def retry_study(self, study_uid: str) -> int:
+        """The reader sends a study's results again: its refused and waiting items are due now."""
+        with self._lock, self._conn:
+            count = self._conn.execute(
+                "UPDATE items SET gave_up=NULL, refusals=0, next_attempt=0 WHERE sent IS NULL AND study=?",
+                (study_uid,)).rowcount
+        self.changed.set()
+        return count
+
+    def study_deliveries(self, destination: Node | None = None) -> dict[str, StudyDelivery]:
+        """Per StudyInstanceUID: how many result objects were sent, wait, or were refused
+        (to any destination, or to `destination` only)."""
+        now, states = time.time(), {}
+        query = "SELECT study, sent, gave_up, next_attempt, last_error, refusals FROM items WHERE study != ''"
+        args: tuple = ()
+        if destination is not None:
+            query, args = query + " AND destination = ?", (str(destination),)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
+        for study, sent, gave_up, next_attempt, error, refusals in rows:
+            state = states.setdefault(study, StudyDelivery())
+            if sent is not None:
+                state.sent += 1
+                continue
+            if gave_up is not None:
+                state.refused += 1
+            else:
+                state.waiting += 1
+                state.refusing += bool(refusals)
+                due_in = max(0.0, next_attempt - now)
+                state.next_try_in = due_in if state.next_try_in is None else min(state.next_try_in, due_in)
+            state.last_error = error or state.last_error
+        return states
 
     def _item(self, row) -> OutboxItem:
         return OutboxItem(id=row[0], key=row[1], destination=parse_node(row[2]), file=self.files_dir / row[3],
