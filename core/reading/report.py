@@ -80,6 +80,7 @@ class ReportSummary:
     record: tuple = ()  # sign-off and amendment lines, oldest first
     signed_off: str = ""  # the current sign-off line, or ""
     amended: str = ""  # every amendment, "; "-joined
+    readers: tuple = ()  # everyone whose decision is in the report
 
 
 def summary_of(session, study_name: str, model: str, exported_at: str | None = None) -> ReportSummary:
@@ -88,7 +89,8 @@ def summary_of(session, study_name: str, model: str, exported_at: str | None = N
                          exported_at=exported_at or now_text(), reader=session.reader,
                          record=tuple(record.lines()),
                          signed_off=record.current.text() if record.current is not None else "",
-                         amended="; ".join(a.text() for a in record.amendments))
+                         amended="; ".join(a.text() for a in record.amendments),
+                         readers=tuple(sorted({getattr(r.decision, "reader", "") or "" for r in session.rows()} - {""})))
 
 
 def _section(session, row, place: str) -> str:

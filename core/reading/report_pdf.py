@@ -19,7 +19,10 @@ FONT = 7.5  # points, Courier: every character is 0.6 em wide
 LINE = FONT * 1.35 / (PAGE[1] * 72)  # one text line in figure units
 TEXT_X, THUMB_X, THUMB_W = 0.16, 0.07, 0.07
 WRAP = int((0.95 - TEXT_X) * PAGE[0] * 72 / (FONT * 0.6))  # characters per line that fit
+SUMMARY_WRAP = int((0.95 - THUMB_X) * PAGE[0] * 72 / (FONT * 0.6))
 TOP, BOTTOM = 0.92, 0.06
+SUMMARY_LINE = FONT * 1.6 / (PAGE[1] * 72)  # one line of the summary in figure units
+CHARTS = 0.17  # height of the matrix and ROC axes
 HEADING = 0.028
 
 
@@ -56,7 +59,7 @@ def entry_lines(r: ReportRow) -> list[str]:
 
 def _entry_height(r: ReportRow) -> float:
     text = len(entry_lines(r)) * LINE + 0.008
-    return max(text, 0.058) if r.thumbnail is not None else text
+    return max(text, 0.062) if r.thumbnail is not None else text
 
 
 def paginate(listing, first_top: float) -> list[list[tuple[str, ReportRow | None]]]:
@@ -89,7 +92,11 @@ def write_pdf(rows: list[ReportRow], summary: ReportSummary, path) -> Path:
     counts = totals(rows)
     listing = sections(rows)
     truth_known = any(r.truth and r.status == "screened" for r in rows)
-    pages = paginate(listing, first_top=0.46 if truth_known else 0.66)
+    lines = summary_lines(summary, counts)
+    text_end = 0.93 - len(lines) * SUMMARY_LINE
+    charts_top = text_end - 0.04  # the charts' titles sit above their axes
+    first_top = charts_top - CHARTS - 0.06 if truth_known else text_end - 0.03
+    pages = paginate(listing, first_top=first_top)
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     # Uncompressed text streams: the report's words stay searchable by simple tools.
@@ -98,8 +105,12 @@ def write_pdf(rows: list[ReportRow], summary: ReportSummary, path) -> Path:
             fig = _new_page(summary, number, len(pages))
             top = TOP
             if number == 1:
-                _summary(fig, rows, summary, counts, truth_known)
-                top = 0.46 if truth_known else 0.66
+                fig.text(0.07, 0.93, "\n".join(lines), fontsize=FONT, va="top", family="monospace",
+                         linespacing=1.6)
+                if truth_known:
+                    _matrix_and_roc(fig, [r for r in rows if r.truth and r.status == "screened"],
+                                    summary.threshold, charts_top - CHARTS)
+                top = first_top
             _draw_items(fig, items, top, counts)
             pdf.savefig(fig)
         info = pdf.infodict()
@@ -121,12 +132,13 @@ def _new_page(summary: ReportSummary, number: int, total: int):
     return fig
 
 
-def _summary(fig, rows, summary: ReportSummary, c: dict, truth_known: bool) -> None:
-    record = [textwrap.wrap(line, 100) for line in summary.record]
+def summary_lines(summary: ReportSummary, c: dict) -> list[str]:
+    """The top of page 1: the study, the record and the totals (which add up), wrapped."""
     lines = [
         f"Study: {summary.study}    Exported: {summary.exported_at}",
-        f"Model: {summary.model}    Threshold: {summary.threshold:.3f}    Reader: {summary.reader or '(not set)'}",
-        *[part for wrapped in record for part in wrapped],
+        f"Model: {summary.model}    Threshold: {summary.threshold:.3f}    Exported by: "
+        f"{summary.reader or '(no reader set)'}    Decisions by: {', '.join(summary.readers) or '(none)'}",
+        *summary.record,
         f"Files found: {c['files']} = {c['images']} images + {c['skipped']} skipped (not images)",
         f"Images: {c['images']} = {c['screened']} screened + {c['out_of_scope']} out of scope + "
         f"{c['errors']} errors + {c['not_screened']} not screened",
@@ -134,19 +146,17 @@ def _summary(fig, rows, summary: ReportSummary, c: dict, truth_known: bool) -> N
         f"    Disagreed: {c['disagreed']}    Calls changed: {c['changed_calls']}",
         "Sections: " + "; ".join(f"{title.split(' (')[0].split(',')[0]} {c[title]}" for title in SECTIONS),
     ]
-    fig.text(0.07, 0.93, "\n".join(lines), fontsize=7.5, va="top", family="monospace", linespacing=1.6)
-    if truth_known:
-        _matrix_and_roc(fig, [r for r in rows if r.truth and r.status == "screened"], summary.threshold)
+    return [part for line in lines for part in textwrap.wrap(line, SUMMARY_WRAP, subsequent_indent="  ")]
 
 
-def _matrix_and_roc(fig, with_truth, threshold: float) -> None:
+def _matrix_and_roc(fig, with_truth, threshold: float, bottom: float) -> None:
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
     y_true = [1 if r.truth == "PNEUMONIA" else 0 for r in with_truth]
     y_call = [1 if r.prediction == "PNEUMONIA" else 0 for r in with_truth]
     matrix = confusion_matrix(y_true, y_call, labels=[1, 0])  # rows truth, cols AI; positive first
-    ax = fig.add_axes([0.16, 0.55, 0.28, 0.17])
+    ax = fig.add_axes([0.16, bottom, 0.28, CHARTS])
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, str(value), ha="center", va="center", fontsize=13,
@@ -162,7 +172,7 @@ def _matrix_and_roc(fig, with_truth, threshold: float) -> None:
 
         scores = [r.probability for r in with_truth]
         fpr, tpr, _ = roc_curve(y_true, scores)
-        ax = fig.add_axes([0.6, 0.55, 0.3, 0.17])
+        ax = fig.add_axes([0.6, bottom, 0.3, CHARTS])
         ax.plot(fpr, tpr, color="#1f618d", label=f"AUC {roc_auc_score(y_true, scores):.3f}")
         ax.plot([0, 1], [0, 1], color="#bbb", linestyle="--", linewidth=0.8)
         ax.plot([fp / (fp + tn) if fp + tn else 0], [tp / (tp + fn) if tp + fn else 0], "o", color="#b03a2e",
