@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from core.reading.heatmap_default import map_hidden_by_default
 from core.reading.session import ReadingSession
 from desktop import notices, reading_actions, study_job as job_events
+from desktop.model_choice import fill_combo, list_entries, pick_entry
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
 from desktop.screening_controller import StudyScreening
@@ -52,26 +53,42 @@ class MainWindow(QMainWindow):
         self._wanted_model: str | None = None  # "name vN" asked for by select_model()
         self._closing_dialog = None  # the "saving decisions" progress while closing
         self.setWindowTitle("PneumoScan")
+        # The models the window views: the session (reading state), the store's job runner,
+        # the table model over the session and the screening job's controller.
         self.store = StoreWorker(store_path, self)
         self.session = ReadingSession(submit=self.store.session_submit, reader=self.settings.reader_name)
         self.signals = SessionSignals(self.session, self)
         self.results_model = ResultsTableModel(self.session, self)
         self.screening = StudyScreening(self)
-        self.screening.event.connect(self.on_job_event)
-        self.screening.finished.connect(self.on_job_done)
-        self.screening.failed.connect(self.on_job_failed)
+        self._build_ui()
+        self._connect()
+        restore_layout(self)
+        self._set_running(False)
+        self.refresh()
+
+    def _build_ui(self) -> None:
+        """Every widget and action, in one place and one order: actions and menus, the toolbar
+        (model and threshold), the panes (table, reading bar + viewer, review panel), the Inbox
+        dock, the status bar, the reading keys."""
         build_actions(self)
         build_toolbar(self)
         build_panes(self)
         add_inbox(self)
         self.status = ScreeningStatus(self.statusBar())
         self.device_label, self.research_label = self.status.device_label, self.status.research_label
+        self.keys = ReadingKeys(self, [self.table, self.viewer.view])
+        self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_DELAY_MS)
+
+    def _connect(self) -> None:
+        """The window follows its models through their events (the session's, the store's,
+        the screening job's, every worker's errors)."""
+        self.screening.event.connect(self.on_job_event)
+        self.screening.finished.connect(self.on_job_done)
+        self.screening.failed.connect(self.on_job_failed)
         self.store.unsaved_changed.connect(self._show_unsaved)
         self.store.write_failed.connect(lambda error: self._show_unsaved(self.store.unsaved, error))
         worker_errors().failed.connect(self._on_worker_error)
-        self.keys = ReadingKeys(self, [self.table, self.viewer.view])
         self.keys.cue_changed.connect(self.reading_bar.set_cue)
-        self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh)
         for signal in (self.signals.rowsChanged, self.signals.thresholdChanged, self.signals.filterChanged,
                        self.signals.decisionChanged, self.signals.signOffChanged):
@@ -79,9 +96,6 @@ class MainWindow(QMainWindow):
         self.signals.queueChanged.connect(self._on_queue_changed)
         self.signals.cursorChanged.connect(self._on_cursor)
         self.signals.decisionChanged.connect(self._on_decision)
-        restore_layout(self)
-        self._set_running(False)
-        self.refresh()
         app = QApplication.instance()
         if app is not None:  # quitting without closing the window (e.g. a signal) still stops work
             app.aboutToQuit.connect(self.shutdown)
@@ -124,14 +138,37 @@ class MainWindow(QMainWindow):
         self.refresh_models()
 
     def refresh_models(self) -> None:
-        from desktop.model_choice import list_entries
-
         run_in_pool(list_entries, on_done=self._models_listed,
-                    on_error=lambda message: self._models_listed(([], None), message))
+                    on_error=lambda message: self._models_listed(([], None), message), context="Listing the models")
 
     def _models_listed(self, listing, error: str | None = None) -> None:
-        from desktop.model_choice import models_listed
-        models_listed(self, listing, error)
+        """Fill the model list and keep (or pick) the model in use; another model re-opens the
+        study (other model: other stored results)."""
+        entries, default = listing
+        previous = self.current_entry
+        self.model_entries = list(entries)
+        fill_combo(self.model_combo, self.model_entries)
+        if not self.model_entries:
+            self.notify("No model", error or "No screening model is installed. Train one with Train….")
+        wanted, self._wanted_model = self._wanted_model, None
+        chosen = pick_entry(self.model_entries, wanted, previous, self.settings.model_name, default)
+        pending, self._pending_study = self._pending_study, None
+        if chosen is not None:
+            self.model_combo.setCurrentIndex(self.model_entries.index(chosen))
+            if previous is None or previous.card.sha256 != chosen.card.sha256:
+                self._use_model(chosen)
+                if previous is not None and self.study_folder is not None and not pending:
+                    self.open_study(self.study_folder)
+        if pending:
+            self.open_study(pending)
+
+    def _use_model(self, entry, remember: bool = False) -> None:
+        """What follows the model in use: the Inbox's AI column and the threshold (and, when the
+        reader chose it, the remembered choice)."""
+        if remember:
+            self.settings.model_name = entry.card.label
+        self.inbox.set_model_hash(entry.card.sha256)
+        self.set_threshold(entry.card.threshold)
 
     def select_model(self, label: str) -> None:
         """Make model `label` ("name vN") the active one, e.g. one the training wizard just saved."""
@@ -141,7 +178,7 @@ class MainWindow(QMainWindow):
 
     @property
     def current_entry(self):
-        index = self.model_combo.currentIndex() if hasattr(self, "model_combo") else -1
+        index = self.model_combo.currentIndex()
         return self.model_entries[index] if 0 <= index < len(self.model_entries) else None
 
     def on_model_chosen(self, _index: int) -> None:
@@ -331,6 +368,8 @@ class MainWindow(QMainWindow):
         self.reading_bar.set_review(kind is not None)
         self.keys.update_cue()
         self.schedule_refresh()
+        if self.session.current is not None:
+            self._on_cursor(self.session.current)  # the heatmap default differs inside a queue
 
     def next_image(self) -> None:
         if self.session.at_end and self.session.queue_kind is not None:

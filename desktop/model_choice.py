@@ -1,4 +1,4 @@
-"""Which model the main window offers and picks (no widgets kept here)."""
+"""Which model the main window offers and picks (the window applies the choice)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -42,26 +42,3 @@ def pick_entry(entries, wanted, previous, remembered, default):
             or entry_by_label(entries, remembered)
             or (by_hash.get(default.card.sha256) if default is not None else None)
             or (entries[0] if entries else None))
-
-
-def models_listed(window, listing, error: str | None = None) -> None:
-    """Fill the window's model list and keep (or pick) the model in use; a new model
-    re-opens the study (other model: other stored results)."""
-    entries, default = listing
-    previous = window.current_entry
-    window.model_entries = list(entries)
-    fill_combo(window.model_combo, window.model_entries)
-    if not window.model_entries:
-        window.notify("No model", error or "No screening model is installed. Train one with Train….")
-    wanted, window._wanted_model = window._wanted_model, None
-    chosen = pick_entry(window.model_entries, wanted, previous, window.settings.model_name, default)
-    if chosen is not None:
-        window.model_combo.setCurrentIndex(window.model_entries.index(chosen))
-        if previous is None or previous.card.sha256 != chosen.card.sha256:
-            window.inbox.set_model_hash(chosen.card.sha256)
-            window.set_threshold(chosen.card.threshold)
-            if previous is not None and window.study_folder is not None and not window._pending_study:
-                window.open_study(window.study_folder)
-    if window._pending_study:
-        folder, window._pending_study = window._pending_study, None
-        window.open_study(folder)

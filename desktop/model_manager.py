@@ -196,10 +196,9 @@ class ModelManagerDialog(QDialog):
 
 def open_model_manager(window) -> ModelManagerDialog:
     """Open the manager from the main window; its model list follows every change."""
-    current = getattr(window, "current_entry", None)
+    current = window.current_entry
     dialog = ModelManagerDialog(window, active_label=current.label if current is not None else None)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    if hasattr(window, "refresh_models"):
-        dialog.modelsChanged.connect(window.refresh_models)
+    dialog.modelsChanged.connect(window.refresh_models)
     dialog.show()
     return dialog

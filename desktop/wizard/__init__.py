@@ -53,6 +53,7 @@ class TrainingWizard(QWizard):
         self.current_model = _resolve_model(current_model)
         self.activate_requested = False
         self.saved_entry = None
+        self.calibration_page_id = -1  # set once its page is added (Qt asks nextId while pages are added)
 
         self.data_page = DataPage(self.study_folder, store, self, mode=mode)
         self.settings_page = SettingsPage(self.current_model, self)
@@ -99,9 +100,8 @@ def open_training_wizard(window, calibrate: bool = False) -> TrainingWizard:
     a saved model appear in (and, if asked, selected in) its model list.
     `calibrate=True` starts on the "Calibrate to my site" path.
     """
-    wizard = TrainingWizard(window, store=getattr(window, "store_path", None),
-                            study_folder=getattr(window, "study_folder", None),
-                            current_model=getattr(window, "current_entry", None),
+    wizard = TrainingWizard(window, store=window.store_path, study_folder=window.study_folder,
+                            current_model=window.current_entry,
                             mode=CALIBRATE if calibrate else TRAIN)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     # The wizard's connections must not own its parent window: if they held the
@@ -111,13 +111,13 @@ def open_training_wizard(window, calibrate: bool = False) -> TrainingWizard:
 
     def registered(_label: str) -> None:
         target = window_ref()
-        if target is not None and hasattr(target, "refresh_models"):
+        if target is not None:
             target.refresh_models()
 
     def activated(label: str) -> None:
         target = window_ref()
         if target is not None:
-            activate_in_window(target, label)
+            target.select_model(label)
 
     wizard.modelRegistered.connect(registered)
     wizard.modelActivated.connect(activated)
@@ -128,13 +128,3 @@ def open_training_wizard(window, calibrate: bool = False) -> TrainingWizard:
 def open_site_calibration(window) -> TrainingWizard:
     """The wizard on its "Calibrate to my site" path (for a menu action of its own)."""
     return open_training_wizard(window, calibrate=True)
-
-
-def activate_in_window(window, label: str) -> None:
-    """Make model `label` the main window's active model."""
-    select = getattr(window, "select_model", None)
-    if select is not None:
-        select(label)
-    elif hasattr(window, "settings") and hasattr(window, "refresh_models"):
-        window.settings.model_name = label  # picked up when the list is re-read
-        window.refresh_models()

@@ -121,7 +121,7 @@ class DataPage(QWizardPage):
 
     def nextId(self) -> int:
         wizard = self.wizard()
-        if self.mode == CALIBRATE and wizard is not None and hasattr(wizard, "calibration_page_id"):
+        if self.mode == CALIBRATE and wizard is not None and wizard.calibration_page_id >= 0:
             return wizard.calibration_page_id
         return super().nextId()
 
