@@ -114,7 +114,11 @@ class MainWindow(QMainWindow):
         self.notify(f"{context} failed", message)
 
     def _show_unsaved(self, count: int, error: str = "") -> None:
+        """While the store fails: the count in the status bar, and "NOT SAVED yet" on each row."""
         self.status.show_unsaved(count, self.store.failing, error)
+        if self.results_model.unsaved_shown != self.store.failing:
+            self.results_model.unsaved_shown = self.store.failing
+            self.schedule_refresh()
 
     def show_about(self) -> None:
         return notices.show_about(self, self.current_entry)

@@ -58,6 +58,7 @@ class ResultsTableModel(QAbstractTableModel):
         self._row_of: dict[str, int] = {}
         self._thumbnails: dict[str, QImage] = {}
         self._groups: dict = {}
+        self.unsaved_shown = False  # the store is failing: unwritten decisions are marked
 
     # -- feeding -------------------------------------------------------------
 
@@ -173,7 +174,10 @@ class ResultsTableModel(QAbstractTableModel):
         if col == COL_READER:
             text = self.session.decision_text(row)
             reader = getattr(row.decision, "reader", "")
-            return f"{text} - {reader}" if text and reader else text
+            text = f"{text} - {reader}" if text and reader else text
+            # A decision the store has not written yet (ProvisionalDecision, id 0) says so: it is
+            # retried (desktop.store_worker), and closing waits for it.
+            return f"{text} (NOT SAVED yet)" if text and self.unsaved_shown and not row.decision.id else text
         if col == COL_STATUS:
             return status_text(row)
         return None

@@ -184,3 +184,38 @@ def test_outside_a_queue_only_a_confident_normal_starts_with_the_map_hidden(wind
     session.go_to(lowest.key)
     wait_shown(qtbot, window, lowest.key)
     assert window.viewer.view.heatmap_shown
+
+
+def test_a_decision_the_store_cannot_write_is_marked_not_saved_then_saved(window, qtbot, monkeypatch):
+    """Issue 19 item 5: the write fails (disk full): the row says NOT SAVED, the status bar counts
+    it, the error is logged and noticed; once the store works again it is written and unmarked."""
+    import threading
+
+    from core.reading.store import ResultStore
+    from core.screening.results import AGREE
+    from desktop.results_model import COL_READER
+
+    monkeypatch.setattr("desktop.store_worker.RETRY_DELAYS_MS", (50, 100))
+    healthy, original = threading.Event(), ResultStore.record_decision
+
+    def failing(self, *args, **kwargs):
+        if not healthy.is_set():
+            raise OSError(28, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ResultStore, "record_decision", failing)
+    session = window.session
+    window.open_queue("needs_review" if not session.counts()["cells"] else next(
+        cell for cell, n in session.counts()["cells"].items() if n))
+    key = session.current
+    window.decide(AGREE)
+    model = window.results_model
+    qtbot.waitUntil(lambda: window.status.unsaved_label.isVisible(), timeout=10_000)
+    window.refresh()
+    assert "NOT SAVED yet" in model.index(model.row_number(key), COL_READER).data()
+    assert any("Saving a decision" in m and "No space left" in m for m in window.messages)
+    healthy.set()
+    qtbot.waitUntil(lambda: getattr(session.row(key).decision, "id", 0) > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.status.unsaved_label.isVisible(), timeout=10_000)
+    window.refresh()
+    assert "NOT SAVED" not in model.index(model.row_number(key), COL_READER).data()
