@@ -41,6 +41,15 @@ class _Ticket:
     stored: object = None
 
 
+def immediate_submit(store):
+    """A `submit(job, on_done)` that runs the job at once on `store` (scripts, tests, the CLI)."""
+    def submit(job, on_done=None):
+        value = job(store)
+        if on_done is not None:
+            on_done(value)
+    return submit
+
+
 def slot_of(kind: str) -> str:
     return "override" if kind == SCREEN_ANYWAY else "decision"
 

@@ -118,6 +118,10 @@ class StudyGroup:
         return f"{' and '.join(parts)} left out" if parts else ""
 
 
+def _grouped_key(row: Row):
+    return natural_key(row.patient), row.study_uid, _VIEW_RANK.get(row.view, 3), natural_key(row.file)
+
+
 class RowTable:
     """The rows by key, their order and their patient studies (cached until invalidated)."""
 
@@ -175,8 +179,7 @@ class RowTable:
                 rest = sorted((r for r in rows if r.probability is None), key=lambda r: natural_key(r.file))
                 rows = scored + rest
             elif self.order_name == ORDER_GROUPED:
-                rows.sort(key=lambda r: (natural_key(r.patient), r.study_uid, _VIEW_RANK.get(r.view, 3),
-                                         natural_key(r.file)), reverse=self.descending)
+                rows.sort(key=_grouped_key, reverse=self.descending)
             else:
                 rows.sort(key=lambda r: natural_key(r.file), reverse=self.descending)
             self._ordered = [r.key for r in rows]
@@ -186,9 +189,8 @@ class RowTable:
         """Patient studies in grouped order, each with its call on its in-scope images."""
         if self._groups is None:
             groups: dict[tuple[str, str], StudyGroup] = {}
-            keys = sorted(self.rows, key=lambda k: (natural_key(self.rows[k].patient), self.rows[k].study_uid,
-                                                    _VIEW_RANK.get(self.rows[k].view, 3),
-                                                    natural_key(self.rows[k].file)))
+            keys = self.ordered_keys() if self.order_name == ORDER_GROUPED and not self.descending else sorted(
+                self.rows, key=lambda k: _grouped_key(self.rows[k]))
             for key in keys:
                 row = self.rows[key]
                 group = groups.setdefault(row.group, StudyGroup(row.patient, row.study_uid))

@@ -16,7 +16,8 @@ from typing import Callable
 
 from core.reading.cells import (CELL_NAMES, FALSE_NEGATIVE, FALSE_POSITIVE, NEEDS_REVIEW, UNCERTAIN_BAND,
                                 is_uncertain, outcome)
-from core.reading.decisions import DecisionLog, ProvisionalDecision, decision_text  # noqa: F401 (re-exported)
+from core.reading.decisions import (DecisionLog, ProvisionalDecision, decision_text,  # noqa: F401
+                                    immediate_submit)
 from core.reading.navigation import (FILTER_AI_POSITIVE, FILTER_ALL, FILTER_CHANGED,  # noqa: F401
                                      FILTER_DISAGREEMENTS, FILTER_ERRORS, FILTER_NEEDS_REVIEW,
                                      FILTER_OUT_OF_SCOPE, FILTER_QUEUE, FILTER_UNSCREENED, FILTERS,
@@ -35,18 +36,10 @@ UNSCREENED, ERROR, WITHHELD, UNLABELLED = "unscreened", "error", "out_of_scope",
 Listener = Callable[[str, object], None]
 
 
-def _immediate(store):
-    def submit(job, on_done=None):
-        value = job(store)
-        if on_done is not None:
-            on_done(value)
-    return submit
-
-
 class ReadingSession:
     def __init__(self, store=None, submit=None, threshold: float = 0.5, reader: str = "",
                  band: float = UNCERTAIN_BAND):
-        self._submit = submit or _immediate(store)
+        self._submit = submit or immediate_submit(store)
         self._listeners: list[Listener] = []
         self._threshold = float(threshold)
         self.band = band
@@ -98,12 +91,10 @@ class ReadingSession:
             self._emit(ROWS, keys)
         return keys
 
-    def set_decisions(self, decisions: dict) -> None:
-        """path key -> newest decision (core.reading.store.ResultStore.image_decisions)."""
+    def set_decisions(self, decisions: dict) -> None:  # {key: newest decision} (store.image_decisions)
         self._set_slot("decision", decisions)
 
-    def set_overrides(self, overrides: dict) -> None:
-        """path key -> newest SCREEN_ANYWAY (core.reading.store.ResultStore.image_overrides)."""
+    def set_overrides(self, overrides: dict) -> None:  # {key: newest SCREEN_ANYWAY} (store.image_overrides)
         self._set_slot("override", overrides)
 
     def _set_slot(self, slot: str, records: dict) -> None:
@@ -176,8 +167,10 @@ class ReadingSession:
         return place if place in CELL_NAMES else None
 
     def needs_review(self, row: Row) -> bool:
+        return self._needs_review_at(row, self.place(row))
+
+    def _needs_review_at(self, row: Row, place: str) -> bool:
         """Mistakes when the truth is known; AI positives and uncertain calls otherwise."""
-        place = self.place(row)
         if place in CELL_NAMES:
             return place in (FALSE_NEGATIVE, FALSE_POSITIVE)
         return place == UNLABELLED and (classify(row.probability, self._threshold) == POSITIVE
@@ -267,10 +260,14 @@ class ReadingSession:
         """What the status bar, the matrix and the sign-off show. `places` sum to `total`."""
         rows = list(self._table.rows.values())
         places = dict.fromkeys((UNSCREENED, ERROR, WITHHELD, UNLABELLED, *CELL_NAMES), 0)
+        needs, withheld = [], []
         for row in rows:
-            places[self.place(row)] += 1
-        needs = [r for r in rows if self.needs_review(r)]
-        withheld = [r for r in rows if r.withheld]
+            place = self.place(row)
+            places[place] += 1
+            if place == WITHHELD:
+                withheld.append(row)
+            elif self._needs_review_at(row, place):
+                needs.append(row)
         return {
             "total": len(rows),
             "screened": sum(1 for r in rows if r.screened),
@@ -298,7 +295,7 @@ class ReadingSession:
     # -- review queue and cursor ----------------------------------------------
 
     def queue_keys(self, kind: str) -> list[str]:
-        rows = [self._table.rows[k] for k in self.ordered_keys()]
+        rows = list(self._table.rows.values())  # the sort keys below give the order
         t = self._threshold
         if kind in CELL_NAMES:
             members = [r for r in rows if self.cell(r) == kind]
@@ -310,8 +307,8 @@ class ReadingSession:
             keys = self.queue_keys(FALSE_NEGATIVE) + self.queue_keys(FALSE_POSITIVE)
             unknown = [r for r in rows if r.truth is None and self.needs_review(r)]
             return keys + [r.key for r in sorted(unknown, key=lambda r: abs(r.probability - t))]
-        if kind == OUT_OF_SCOPE_QUEUE:
-            return [r.key for r in rows if self.place(r) == WITHHELD]
+        if kind == OUT_OF_SCOPE_QUEUE:  # in table order
+            return [k for k in self.ordered_keys() if self.place(self._table.rows[k]) == WITHHELD]
         raise ValueError(f"unknown queue {kind!r}")
 
     @property
