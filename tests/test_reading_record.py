@@ -180,3 +180,17 @@ def test_counts_add_up_after_every_kind_of_action(study, store):
     session.add_results([make_result(keys["later.png"], 0.7), make_result(keys["broken.png"], 0.4)])  # rescreen
     assert_adds_up(session)
     assert session.counts()["unscreened"] == 0 and session.counts()["errors"] == 0
+
+
+def test_my_decisions_source_checks_file_identity(study, store):
+    """The wizard's "my decisions" (core.reading.decision_labels): a file changed since the
+    decision is not labelled by it; undone and unsure decisions give no label."""
+    session = opened(study, store)
+    folder, keys, _, _ = study
+    for name, kind in (("tp.png", AGREE), ("fp.png", DISAGREE), ("tn.png", UNSURE), ("fn.png", AGREE)):
+        session.go_to(keys[name])
+        assert session.decide(kind, advance=False) is None
+    session.undo()  # fn.png
+    (folder / "fp.png").write_bytes(b"other content, same path")
+    labels = decision_labels(store, folder)
+    assert labels.labels == [(keys["tp.png"], POSITIVE)] and labels.no_label == 1

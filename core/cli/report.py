@@ -84,9 +84,13 @@ def run(args) -> int:
     except (StoreError, ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    write_pdf(rows, summary, args.pdf)
-    if args.csv:
-        write_csv(rows, args.csv, summary)
+    try:
+        write_pdf(rows, summary, args.pdf)
+        if args.csv:
+            write_csv(rows, args.csv, summary)
+    except OSError as exc:  # e.g. the file is open elsewhere or the disk is full
+        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     counts = totals(rows)
     print(f"{summary.study}: {counts['files']} files ({counts['images']} images, {counts['skipped']} skipped); "
           f"{counts['screened']} screened, {counts['out_of_scope']} out of scope, {counts['errors']} errors; "
