@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
     def on_job_event(self, event: str, payload) -> None:
         if event == job_events.SCANNED:
             self.study = payload
-            self.session.open_study(payload.folder, payload.files, payload.truth)
+            self.session.open_study(payload.folder, payload.files, payload.truth, payload.patients)
             self.messages.extend(payload.warnings[:3])
             if not payload.files:
                 self.statusBar().showMessage(f"No images found in {payload.folder}")
