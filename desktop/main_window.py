@@ -4,8 +4,9 @@ The session owns the reading state (rows, threshold, filter, queue, cursor,
 decisions, undo, sign-off); this window builds the panes (desktop.window_actions,
 results table, desktop.viewer, desktop.reading_bar, desktop.review_panel,
 desktop.status_panel), forwards the reader's input to the session and redraws
-on its change events. Studies are screened by desktop.study_job on a superqt
-worker; decisions are written by the store worker. The GUI thread never waits.
+on its change events. Studies are screened by core.reading.study_job on a superqt
+worker (desktop.screening_controller); decisions are written by the store worker
+(desktop.store_worker). The GUI thread never waits.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 
 from core.reading.heatmap_default import map_hidden_by_default
 from core.reading.session import ReadingSession
-from desktop import notices, reading_actions, study_job as job_events
-from desktop.model_choice import fill_combo, list_entries, pick_entry
+from core.reading import study_job as job_events
+from desktop import notices, reading_actions
+from desktop.model_choice import ModelChoice
 from desktop.reading_keys import ReadingKeys
 from desktop.results_model import COL_THUMBNAIL, ResultsTableModel
 from desktop.screening_controller import StudyScreening
@@ -27,7 +29,7 @@ from desktop.status_panel import RESEARCH_NOTICE, ScreeningStatus
 from desktop.window_actions import build_actions, build_toolbar
 from desktop.window_layout import add_inbox, build_panes, fill_filter_combo, restore_layout
 from desktop.store_worker import StoreWorker
-from desktop.workers import run_in_pool, worker_errors
+from desktop.workers import worker_errors
 
 __all__ = ["MainWindow", "RESEARCH_NOTICE"]
 _REFRESH_DELAY_MS = 150  # coalesce redraws while results stream in (a 600-row refresh is ~25 ms)
@@ -45,12 +47,11 @@ class MainWindow(QMainWindow):
         self.store_path = store_path  # None: the user's results store
         self.quiet = quiet  # no dialogs (smoke test): messages go to the status bar
         self.messages: list[str] = []
-        self.model_entries: list = []
         self.study = None  # desktop.study.StudyFiles of the open study
         self.study_folder: Path | None = None
         self.device, self.last_summary = "", None
         self._pending_study: str | None = None
-        self._wanted_model: str | None = None  # "name vN" asked for by select_model()
+        self._had_model = False  # a model was in use before (a change re-opens the study)
         self._closing_dialog = None  # the "saving decisions" progress while closing
         self.setWindowTitle("PneumoScan")
         # The models the window views: the session (reading state), the store's job runner,
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         dock, the status bar, the reading keys."""
         build_actions(self)
         build_toolbar(self)
+        self.models = ModelChoice(self.model_combo, self.settings, self)
         build_panes(self)
         add_inbox(self)
         self.status = ScreeningStatus(self.statusBar())
@@ -82,6 +84,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         """The window follows its models through their events (the session's, the store's,
         the screening job's, every worker's errors)."""
+        self.models.changed.connect(self._on_model)
+        self.models.listed.connect(self._on_models_listed)
         self.screening.event.connect(self.on_job_event)
         self.screening.finished.connect(self.on_job_done)
         self.screening.failed.connect(self.on_job_failed)
@@ -134,7 +138,7 @@ class MainWindow(QMainWindow):
         """The once-per-user research-use notice (callers skip it in tests and smoke runs)."""
         return notices.first_run_notice(self)
 
-    # -- models (desktop.model_choice) -----------------------------------------
+    # -- models (desktop.model_choice.ModelChoice) -----------------------------------
 
     def start(self, folder=None) -> None:
         """After show(): list the models (on a worker), then open `folder`."""
@@ -142,57 +146,31 @@ class MainWindow(QMainWindow):
         self.refresh_models()
 
     def refresh_models(self) -> None:
-        run_in_pool(list_entries, on_done=self._models_listed,
-                    on_error=lambda message: self._models_listed(([], None), message), context="Listing the models")
-
-    def _models_listed(self, listing, error: str | None = None) -> None:
-        """Fill the model list and keep (or pick) the model in use; another model re-opens the
-        study (other model: other stored results)."""
-        entries, default = listing
-        previous = self.current_entry
-        self.model_entries = list(entries)
-        fill_combo(self.model_combo, self.model_entries)
-        if not self.model_entries:
-            self.notify("No model", error or "No screening model is installed. Train one with Train….")
-        wanted, self._wanted_model = self._wanted_model, None
-        chosen = pick_entry(self.model_entries, wanted, previous, self.settings.model_name, default)
-        pending, self._pending_study = self._pending_study, None
-        if chosen is not None:
-            self.model_combo.setCurrentIndex(self.model_entries.index(chosen))
-            if previous is None or previous.card.sha256 != chosen.card.sha256:
-                self._use_model(chosen)
-                if previous is not None and self.study_folder is not None and not pending:
-                    self.open_study(self.study_folder)
-        if pending:
-            self.open_study(pending)
-
-    def _use_model(self, entry, remember: bool = False) -> None:
-        """What follows the model in use: the Inbox's AI column and the threshold (and, when the
-        reader chose it, the remembered choice)."""
-        if remember:
-            self.settings.model_name = entry.card.label
-        self.inbox.set_model_hash(entry.card.sha256)
-        self.set_threshold(entry.card.threshold)
+        self.models.refresh()
 
     def select_model(self, label: str) -> None:
         """Make model `label` ("name vN") the active one, e.g. one the training wizard just saved."""
-        self.settings.model_name = label
-        self._wanted_model = label
-        self.refresh_models()
+        self.models.select(label)
 
     @property
     def current_entry(self):
-        index = self.model_combo.currentIndex()
-        return self.model_entries[index] if 0 <= index < len(self.model_entries) else None
+        return self.models.current
 
-    def on_model_chosen(self, _index: int) -> None:
-        entry = self.current_entry
-        if entry is not None:
-            self.settings.model_name = entry.card.label
-            self.inbox.set_model_hash(entry.card.sha256)
-            self.set_threshold(entry.card.threshold)
-            if self.study_folder is not None:
-                self.open_study(self.study_folder)  # other model: other stored results
+    def _on_model(self, entry, reader_chose: bool) -> None:
+        """Another model in use: its threshold, the Inbox's AI column, and the study screened by it."""
+        self.inbox.set_model_hash(entry.card.sha256)
+        self.set_threshold(entry.card.threshold)
+        first = not self._had_model
+        self._had_model = True
+        if self.study_folder is not None and not self._pending_study and (reader_chose or not first):
+            self.open_study(self.study_folder)  # other model: other stored results
+
+    def _on_models_listed(self, problem: str) -> None:
+        if problem:
+            self.notify("No model", problem)
+        pending, self._pending_study = self._pending_study, None
+        if pending:
+            self.open_study(pending)
 
     # -- study and screening -------------------------------------------------
 
@@ -503,7 +481,10 @@ class MainWindow(QMainWindow):
         # without them. Quiet windows (tests, smoke runs) let the store flush instead.
         if self.store.unsaved and not self.quiet:
             event.ignore()
-            self._wait_for_saves()
+            if self._closing_dialog is None:
+                self._closing_dialog = notices.saving_before_close(
+                    self, self.store, on_saved=lambda: self._close_after_saving(drop=False),
+                    on_give_up=lambda: self._close_after_saving(drop=True))
             return
         self.shutdown()
         self.settings.geometry = self.saveGeometry()
@@ -511,18 +492,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         super().closeEvent(event)
 
-    def _wait_for_saves(self) -> None:
-        from desktop.notices import saving_before_close
-
-        if self._closing_dialog is None:
-            self._closing_dialog = saving_before_close(self, self.store, on_saved=self._saved_then_close,
-                                                       on_give_up=self._quit_without_saving)
-
-    def _saved_then_close(self) -> None:
+    def _close_after_saving(self, drop: bool) -> None:
+        """The saving dialog ended: every decision written, or the reader chose to quit without them."""
         self._closing_dialog = None
-        self.close()
-
-    def _quit_without_saving(self) -> None:
-        self._closing_dialog = None
-        self.store.drop_pending()
+        if drop:
+            self.store.drop_pending()
         self.close()

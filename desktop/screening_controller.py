@@ -1,4 +1,5 @@
-"""Runs desktop.study_job on a superqt worker for the main window, one study at a time.
+"""Runs the study job (core.reading.study_job) on a superqt worker for the main window, one
+study at a time; thumbnails become QImages on the worker thread, so the GUI thread only places them.
 
 Starting another study (or model) drops the running job without waiting: it is
 cancelled, ends at its next yield, and whatever it still reports is ignored.
@@ -9,8 +10,14 @@ import threading
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop.study_job import StudyRequest, study_job
-from desktop.workers import create_worker, launch, report_error
+from core.reading.study_job import StudyRequest
+from core.reading.study_job import study_job as core_study_job
+from desktop.workers import create_worker, grey_to_qimage, launch, report_error
+
+
+def study_job(request: StudyRequest, cancel: threading.Event):
+    """A generator function (superqt runs it as a generator worker)."""
+    return (yield from core_study_job(request, cancel, thumbnail_image=grey_to_qimage))
 
 
 class _Relay(QObject):
@@ -39,7 +46,7 @@ class _Relay(QObject):
 
 
 class StudyScreening(QObject):
-    event = Signal(str, object)  # desktop.study_job events
+    event = Signal(str, object)  # core.reading.study_job events
     finished = Signal(dict)  # summary
     failed = Signal(str)
 

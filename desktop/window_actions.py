@@ -95,7 +95,6 @@ def build_toolbar(w) -> None:
     w.model_combo.setMinimumContentsLength(18)
     w.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     w.model_combo.setPlaceholderText("loading models…")
-    w.model_combo.activated.connect(w.on_model_chosen)
     # The selector itself tells what the chosen model is for (each list entry has its own tooltip).
     w.model_combo.currentIndexChanged.connect(
         lambda i: w.model_combo.setToolTip(w.model_combo.itemData(i, Qt.ItemDataRole.ToolTipRole) or ""))

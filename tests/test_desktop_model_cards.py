@@ -63,8 +63,8 @@ def test_selector_tooltip_shows_intended_use_limits_and_site_validation(qtbot):
 def test_about_shows_the_research_notice_and_the_current_models_use_and_limits(qtbot):
     window = MainWindow(AppSettings(), quiet=True)
     qtbot.addWidget(window)
-    window.model_entries = [entry(intended_use=INTENDED_USE)]
-    fill_combo(window.model_combo, window.model_entries)
+    window.models.entries = [entry(intended_use=INTENDED_USE)]
+    fill_combo(window.model_combo, window.models.entries)
     window.model_combo.setCurrentIndex(0)
     box = window.show_about()
     text = box.text()

@@ -4,7 +4,7 @@ Scans the folder, reads the reader's decisions and the sign-off, then screens th
 core.reading.study_screening.screen_study (stored results first, all at once; the model comes from
 the shared model cache, core.models.cache, and only if something is left to screen).
 Yields `(event, payload)` pairs; returns the run summary. Qt-free: the desktop runs it
-on a superqt worker (desktop.study_job) and turns thumbnails into images with the
+on a superqt worker (desktop.screening_controller) and turns thumbnails into images with the
 `thumbnail_image` hook.
 """
 from __future__ import annotations
