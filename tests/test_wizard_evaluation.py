@@ -261,3 +261,44 @@ def test_the_model_runs_on_a_worker_thread_not_the_gui_thread(qtbot, home, site,
     qtbot.waitUntil(lambda: page.calibration is not None, timeout=120_000)
     assert threads and threading.main_thread() not in threads
     wizard.reject()
+
+
+def test_results_page_never_proposes_1_000_shows_its_whole_table_and_cancel_removes_the_run(
+        qtbot, home, small_site, tmp_path, monkeypatch):
+    """Issue 19, smaller items: scores crowded at 1 gave a proposal that read "1.000"; the table
+    was clipped and the notes overlapped the charts; Cancel at Results left the run folder."""
+    from core import paths
+    from core.training.comparison import MAX_PROPOSED_THRESHOLD
+
+    current = save_brightness_model(paths.user_models_dir(), name="ward")
+    run_dir = paths.training_runs_dir() / "run-cancelled-at-results"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best.keras").write_bytes(b"x" * 1024)
+    outcome = fake_outcome(small_site, run_dir)
+    outcome.val_probs = np.where(outcome.val_labels == 1, 0.99999, outcome.val_probs * 0.5)  # saturated
+    outcome.card.threshold = 0.99998
+    wizard, results = results_for(qtbot, outcome, current, small_site)
+    wizard.resize(860, 680)
+    wizard.show()
+    qtbot.wait(50)
+    assert results.threshold <= MAX_PROPOSED_THRESHOLD and f"{results.threshold:.3f}" != "1.000"
+    rule = results.table.item(0, results.NEW_RULE).text()
+    assert float(rule) <= MAX_PROPOSED_THRESHOLD
+    table = results.table
+    rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    assert table.viewport().height() >= rows  # every row in view
+    figure = results.figure.geometry()
+    for label in (results.rule_label, results.compare_label, results.activation_label):
+        if label.isVisible() and label.text():
+            assert not label.geometry().intersects(figure), label.text()[:40]
+    wizard.reject()  # Cancel at Results, nothing saved: the run's folder goes
+    qtbot.waitUntil(lambda: not run_dir.exists(), timeout=10_000)
+
+
+def test_empty_training_charts_start_at_epoch_zero(qtbot):
+    from desktop.wizard.plots import TrainingCurves
+
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    for ax in (curves.loss_ax, curves.auroc_ax):
+        assert ax.get_xlim()[0] >= 0  # no negative epochs before the first batch
