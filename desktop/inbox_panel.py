@@ -334,7 +334,8 @@ class InboxPanel(QDockWidget):
 
     def shutdown(self) -> None:
         """Stop polling and the listener; returns at once (the GUI thread never waits).
-        In-flight work finishes in the background (desktop.background); queued jobs are dropped."""
+        In-flight work finishes in the background (desktop.background); queued jobs are dropped,
+        then the summariser's results store is closed on the pool (after any poll still running)."""
         from desktop.background import retire_pool
 
         if self._closed:
@@ -342,7 +343,12 @@ class InboxPanel(QDockWidget):
         self._closed = True
         self.timer.stop()
         self.controller.shutdown()
-        retire_pool(self._pool)
+        self._pool.clear()
+        self._pool.setMaxThreadCount(1)  # the close below runs after a poll still in flight
+        summariser, self._summariser = self._summariser, None
+        if summariser is not None:
+            self._pool.start(summariser.store.close)
+        retire_pool(self._pool, keep_queued=True)
 
     def _submit(self, work, on_done, on_failed, context: str = "Inbox") -> None:
         """`work()` on the Inbox's pool (desktop.workers): the outcome and any error (logged,
