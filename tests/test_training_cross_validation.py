@@ -1,0 +1,96 @@
+"""Recipe selection by cross-validation: grouped folds, shifted copies, the summary's rule, resuming."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import copy_small_study
+from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
+from core.training.cross_validation import CVConfig, make_folds, result_path, run_protocol
+from core.training.cv_summary import summarise, t_interval
+from core.training.dataset import Sample
+
+
+def _samples(patients: int = 60):
+    out = []
+    for p in range(patients):
+        label = "PNEUMONIA" if p % 3 else "NORMAL"
+        for image in range(1 + p % 3):  # one to three images per patient
+            out.append(Sample(f"/x/{label}/p{p}_{image}.jpeg", label, f"p{p}"))
+    return out
+
+
+def test_folds_keep_each_patient_on_one_side_and_cover_everything():
+    samples = _samples()
+    folds = make_folds(samples, 3, seed=0)
+    seen = np.concatenate(folds)
+    assert sorted(seen.tolist()) == list(range(len(samples)))
+    for held in folds:
+        held_patients = {samples[i].patient for i in held}
+        rest = {s.patient for i, s in enumerate(samples) if i not in set(held.tolist())}
+        assert not held_patients & rest
+        assert {samples[i].label for i in held} == {"NORMAL", "PNEUMONIA"}
+
+
+def test_shifts_are_deterministic_and_keep_the_shape():
+    cache = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 1), dtype=np.uint8)
+    for name in SHIFTS:
+        a, b = shifted(cache, name), shifted(cache, name)
+        assert a.shape == cache.shape and a.dtype == np.uint8 and (a == b).all()
+        assert not (a == cache).all(), name  # each one changes the film
+    assert (shifted(cache, "identity", TTA_VIEWS) == cache).all()
+    with pytest.raises(ValueError):
+        shifted(cache, "nope")
+
+
+def test_a_gain_counts_only_beyond_fold_noise(tmp_path):
+    assert t_interval([0.9]) == {"mean": 0.9, "ci95": None, "n": 1}
+    results = tmp_path / "results"
+    results.mkdir()
+    gains = {"steady": [0.02, 0.021, 0.019], "noisy": [0.05, -0.04, 0.01]}
+    for fold in range(3):
+        base = {"recipe": "baseline", "fold": fold, "auroc": 0.9}
+        (results / f"baseline-fold{fold}.json").write_text(json.dumps(base))
+        for recipe, values in gains.items():
+            row = {"recipe": recipe, "fold": fold, "auroc": 0.9 + values[fold]}
+            (results / f"{recipe}-fold{fold}.json").write_text(json.dumps(row))
+    summary = summarise(tmp_path)
+    assert summary["paired_gain_vs_baseline"]["steady"]["auroc"]["beats_baseline"] is True
+    assert summary["paired_gain_vs_baseline"]["noisy"]["auroc"]["beats_baseline"] is False
+    assert summary["recipes"]["baseline"]["auroc"]["per_fold"] == [0.9, 0.9, 0.9]
+
+
+@pytest.mark.slow
+def test_a_finished_fold_is_not_rerun_and_an_interrupted_one_resumes(tmp_path, monkeypatch):
+    folder = copy_small_study(tmp_path / "data", per_class=18)
+    config = CVConfig(folder=str(folder), out_dir=str(tmp_path / "cv"), folds=2, epochs=2, input_size=32,
+                      batch_size=8)
+    written = run_protocol(config, ["baseline"], only_folds=[0], log=lambda m: None)
+    assert written == [result_path(config, "baseline", 0)]
+    first = json.loads(written[0].read_text())
+    assert first["epochs"] == 2 and 0.0 <= first["auroc"] <= 1.0
+    assert set(first["shifted_auroc"]) == set(SHIFTS)
+
+    # Fold 1 is cut after its first epoch (as a session's end would); the rerun finishes it
+    # from the checkpoint and leaves fold 0 alone.
+    import core.training.cross_validation as cv
+
+    real_fit = cv._fit_fold
+
+    def one_epoch_then_stop(train_config, *args, **kwargs):
+        train_config.epochs = 1
+        real_fit(train_config, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cv, "_fit_fold", one_epoch_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(config, ["baseline"], log=lambda m: None)
+    monkeypatch.setattr(cv, "_fit_fold", real_fit)
+    said = []
+    written = run_protocol(config, ["baseline"], log=said.append)
+    assert written == [result_path(config, "baseline", 1)]
+    assert any("resuming after epoch 1" in m for m in said)
+    assert json.loads(written[0].read_text())["epochs"] == 2
+    assert json.loads(result_path(config, "baseline", 0).read_text()) == first
