@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Recipe selection by patient-grouped cross-validation on the training part (issue 21).
+# Resumable: run it again after a cut and finished (recipe, fold) results are kept, an
+# interrupted fold resumes from its last epoch. In the background on a shared CPU:
+#   nohup bash packaging/train_cv.sh > runs/cv/log.txt 2>&1 &
+# The figures in the README and docs/cv_recipe_selection.json came from exactly these
+# settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, baseline then mixup per fold.
+set -eu
+DATA=${DATA:-../shared/data/chest_xray/train}
+OUT=${OUT:-runs/cv}
+PY=${PY:-.venv/bin/python}
+mkdir -p "$OUT"
+"$PY" bench/cross_validate.py run --folder "$DATA" --out "$OUT" --recipes baseline mixup \
+    --folds "${FOLDS:-3}" --epochs "${EPOCHS:-3}" --input-size "${SIZE:-96}"
+"$PY" bench/cross_validate.py summary --out "$OUT" > "$OUT/summary.json"
