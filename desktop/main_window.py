@@ -91,7 +91,9 @@ class MainWindow(QMainWindow):
         self.screening.failed.connect(self.on_job_failed)
         self.store.unsaved_changed.connect(self._show_unsaved)
         self.store.write_failed.connect(lambda error: self._show_unsaved(self.store.unsaved, error))
-        worker_errors().failed.connect(self._on_worker_error)
+        worker_errors().failed.connect(self._on_worker_error)  # a bound slot: disconnected with the window
+        self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_row)
         self.keys.cue_changed.connect(self.reading_bar.set_cue)
         self._refresh_timer.timeout.connect(self.refresh)
         for signal in (self.signals.rowsChanged, self.signals.thresholdChanged, self.signals.filterChanged,
@@ -114,8 +116,7 @@ class MainWindow(QMainWindow):
             notices.message_box(self, title, text, icon)
 
     def _on_worker_error(self, context: str, message: str) -> None:
-        """A background job failed and nobody closer showed it (desktop.workers): say so."""
-        self.notify(f"{context} failed", message)
+        self.notify(f"{context} failed", message)  # a job failed and nobody closer showed it
 
     def _show_unsaved(self, count: int, error: str = "") -> None:
         """While the store fails: the count in the status bar, and "NOT SAVED yet" on each row."""
@@ -129,7 +130,6 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self):
         from desktop.shortcuts import ShortcutSheet
-
         sheet = ShortcutSheet(self)
         sheet.show()
         return sheet

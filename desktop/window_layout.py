@@ -44,8 +44,6 @@ def build_panes(w) -> None:
     fix_column_widths(w.table)
     header = w.table.horizontalHeader()
     header.setSortIndicatorShown(True)
-    header.sectionClicked.connect(w._on_header_clicked)
-    w.table.selectionModel().currentRowChanged.connect(w._on_table_row)
     left_layout = QVBoxLayout(left)
     left_layout.setContentsMargins(0, 0, 0, 0)
     left_layout.addLayout(filter_row)
