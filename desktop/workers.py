@@ -24,6 +24,7 @@ and its late signals are ignored by whoever started it.
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
@@ -117,17 +118,30 @@ def _worker_classes() -> tuple:
 
         class _GuiOwnedSignals:
             """The signals object belongs to the GUI thread and is deleted there, only after
-            `run()` has returned (superqt still emits from it after `finished`)."""
+            `run()` has returned (superqt still emits from it after `finished`).
+
+            superqt's `run()` points the process-wide `warnings.showwarning` at a lambda that
+            emits this worker's `warned`; with two workers overlapping, `catch_warnings` can
+            restore a finished worker's lambda for good. Such a stale lambda must neither
+            raise in whatever code warns next (a training run) nor lose the warning: after
+            `run()`, `warned` resolves to the log."""
 
             def _own_signals(self) -> None:
                 self.ran = threading.Event()
                 gui_owned(self.signals)
+                self.signals.warned.connect(_log_warning)
 
             def run(self) -> None:
                 try:
                     super().run()
                 finally:
                     self.ran.set()
+
+            def __getattr__(self, name):
+                ran = self.__dict__.get("ran")
+                if name == "warned" and ran is not None and ran.is_set():
+                    return _WARNINGS_TO_LOG
+                return super().__getattr__(name)
 
         class Worker(_GuiOwnedSignals, FunctionWorker):
             """A function on a pool thread."""
@@ -153,6 +167,23 @@ def _worker_classes() -> tuple:
 
         _classes = (Worker, GeneratorJob)
     return _classes
+
+
+def _log_warning(args) -> None:
+    """A warning raised while a job ran (superqt's `warned`: showwarning's arguments)."""
+    message, category, filename, lineno = args[:4]
+    log.warning("%s", warnings.formatwarning(message, category, filename, lineno).strip())
+
+
+class _WarningsToLog:
+    """Stands in for a finished worker's `warned` signal (see _GuiOwnedSignals)."""
+
+    @staticmethod
+    def emit(args) -> None:
+        _log_warning(args)
+
+
+_WARNINGS_TO_LOG = _WarningsToLog()
 
 
 def create_worker(fn, *args):

@@ -199,3 +199,49 @@ def test_the_window_shows_unsaved_decisions_and_closing_waits_for_them(qtbot, tm
     flaky.healthy.set()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)  # closes once it is saved
     assert flaky.written == ["decision"] and not label.isVisible()
+
+
+def test_a_warning_after_overlapping_jobs_is_logged_not_raised(qtbot, log_file):
+    """superqt points the global warnings.showwarning at the running worker; two overlapping
+    workers can leave a finished one's hook installed. A warning raised later (Keras saving a
+    checkpoint in a training run) hit the deleted signals object and failed the training."""
+    import warnings
+
+    first_in, second_in, release_first, release_second = (threading.Event() for _ in range(4))
+
+    def first():
+        first_in.set()
+        release_first.wait(10)
+
+    def second():
+        second_in.set()
+        release_second.wait(10)
+
+    done = []
+    workers.run_in_pool(first, on_done=done.append)
+    assert first_in.wait(10)
+    workers.run_in_pool(second, on_done=done.append)  # enters after the first: saves its hook
+    assert second_in.wait(10)
+    release_first.set()
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=10_000)
+    release_second.set()  # leaves the first's hook behind
+    qtbot.waitUntil(lambda: len(done) == 2 and workers.running_workers() == 0, timeout=10_000)
+    qtbot.wait(50)  # the signals objects' deferred deletes run
+
+    caught = []
+    worker = threading.Thread(target=lambda: _warn_safely("a checkpoint warning after the jobs", caught))
+    worker.start()
+    worker.join(10)
+    assert caught == []  # no "Signal source has been deleted"
+    warnings.showwarning = warnings._showwarning_orig  # leave the process as a fresh one
+
+
+def _warn_safely(text, caught):
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn(text, UserWarning, stacklevel=1)
+    except Exception as exc:  # noqa: BLE001 (what the training saw)
+        caught.append(exc)
