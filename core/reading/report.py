@@ -85,12 +85,13 @@ class ReportSummary:
 
 def summary_of(session, study_name: str, model: str, exported_at: str | None = None) -> ReportSummary:
     record = session.record
+    readers = {getattr(row.decision, "reader", "") or "" for row in session.rows()} - {""}
     return ReportSummary(study=study_name, model=model, threshold=session.threshold,
                          exported_at=exported_at or now_text(), reader=session.reader,
                          record=tuple(record.lines()),
                          signed_off=record.current.text() if record.current is not None else "",
                          amended="; ".join(a.text() for a in record.amendments),
-                         readers=tuple(sorted({getattr(r.decision, "reader", "") or "" for r in session.rows()} - {""})))
+                         readers=tuple(sorted(readers)))
 
 
 def _section(session, row, place: str) -> str:
