@@ -3,9 +3,10 @@
 The full data (the 5,216 training films, the full-resolution sample) is used
 when it is present: `$PNEUMOSCAN_DATA`, else `<repo>/../shared/data` (the
 folder `pneumoscan-cli data fetch` fills by default). Otherwise the tests run
-on the small set the repository ships in tests/data (80 training films, two
-full-resolution films; see tests/data/README.md), so a bare clone runs every
-test instead of skipping them.
+on the small set the repository ships in tests/data (326 training films, the
+first 160 of each class exactly as in the full set, and three full-resolution
+films; see tests/data/README.md), so a bare clone runs every test instead of
+skipping them.
 
 Tests ask for films by position: `films("NORMAL", count, offset)`. The first
 films are real ones in file-name order, as in the full set. A test that asks
@@ -31,7 +32,7 @@ CLASSES = ("NORMAL", "PNEUMONIA")
 
 # The counts a test can hold each training folder to (never counted from the folder itself).
 FULL_TRAIN_COUNTS = {"NORMAL": 1341, "PNEUMONIA": 3875}
-SHIPPED_TRAIN_COUNTS = {"NORMAL": 30, "PNEUMONIA": 50}
+SHIPPED_TRAIN_COUNTS = {"NORMAL": 161, "PNEUMONIA": 165}
 
 
 def full_data_root() -> Path:
