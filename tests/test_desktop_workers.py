@@ -245,3 +245,23 @@ def _warn_safely(text, caught):
             warnings.warn(text, UserWarning, stacklevel=1)
     except Exception as exc:  # noqa: BLE001 (what the training saw)
         caught.append(exc)
+
+
+def test_the_gui_start_opens_the_log_and_logs_uncaught_exceptions(tmp_path, monkeypatch):
+    import sys
+
+    from desktop import app
+
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    monkeypatch.setattr(sys, "__excepthook__", lambda *exc_info: None)  # keep stderr quiet
+    try:
+        path = app.start_logging()
+        try:
+            raise KeyError("a slot's bug")
+        except KeyError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        text = log_text(path)
+    finally:
+        logs.shutdown_logging()
+    assert "PneumoScan starting" in text and "uncaught exception" in text and "a slot's bug" in text
