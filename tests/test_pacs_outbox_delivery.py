@@ -116,8 +116,13 @@ def test_send_from_the_inbox_goes_through_the_outbox_and_shows_what_became_of_it
     study = generate_uid()
     receive(panel.settings.inbox, study, 1)
     qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=10_000)
-    # Four patients called Doe^Jane are told apart by their ID.
+    # Four patients called Doe^Jane are told apart by their ID; the AI result is never clipped.
     assert cell(panel, 0, "Patient ID") and cell(panel, 0, "Patient") == "Doe Jane"
+    panel.show()
+    qtbot.wait(50)
+    ai_text = str(cell(panel, 0, "AI result"))
+    column = COLUMNS.index("AI result")
+    assert ai_text and panel.table.columnWidth(column) >= panel.table.fontMetrics().horizontalAdvance(ai_text)
 
     down = f"DOWN@127.0.0.1:{free_port()}"
     with qtbot.waitSignal(panel.message, timeout=120_000,
