@@ -133,6 +133,7 @@ def test_meta_is_display_safe_json(v, tmp_path):
         "StudyDate": "20240131", "PatientID": "ANON-0001", "Rows": 224, "Columns": 224,
         "BitsStored": 12, "PhotometricInterpretation": "MONOCHROME2",
         "NumberOfFrames": 1, "TransferSyntax": "RLE Lossless",
+        "SOPClassUID": "1.2.840.10008.5.1.4.1.1.1.1",  # DX for presentation: read by the scope check
     }
     json.dumps(image.meta)
 

@@ -412,13 +412,14 @@ def test_fit_scope_reports_bad_arguments(home, tmp_path, capsys):
 
 def test_store_migration_keeps_old_rows_but_screens_them_again(tmp_path):
     from core.reading import store as store_mod
+    from core.reading.schema import MIGRATIONS
     from core.screening.results import ScreenResult
 
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
     db = tmp_path / "old.sqlite"
     conn = sqlite3.connect(db)
-    conn.executescript(store_mod._MIGRATIONS[0] + ";PRAGMA user_version=1;")
+    conn.executescript(MIGRATIONS[0] + ";PRAGMA user_version=1;")
     stat = image.stat()
     conn.execute("INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                  (str(tmp_path), str(image.resolve()), "h", stat.st_size, stat.st_mtime_ns, "m", "1", 0.7, 0.5,
