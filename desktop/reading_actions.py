@@ -7,30 +7,40 @@ again. Each says why when it refuses; sign-off and amend ask first.
 """
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from core.reading.records import CONFIRM_OUT_OF_SCOPE, SCREEN_ANYWAY
+from core.reading.records import SCREEN_ANYWAY
 
 MESSAGE_MS = 6000
 
 
-def ask(window, title: str, text: str) -> bool:
-    """Yes/No; a quiet window (smoke test) answers No: nothing is signed without a person."""
+def ask(window, title: str, text: str, on_answer) -> None:
+    """Yes/No without a modal loop (open(), as desktop.notices): `on_answer(bool)` when the
+    reader answers. A quiet window (smoke test) answers No: nothing is signed without a person."""
     window.messages.append(f"{title}: {text}")
     if window.quiet:
-        return False
-    answer = QMessageBox.question(window, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
+        on_answer(False)
+        return
+    box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, window)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.finished.connect(lambda _result: on_answer(box.clickedButton() is box.button(QMessageBox.StandardButton.Yes)))
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
 
 
-def ask_reason(window, title: str, text: str) -> str | None:
-    """A line of text, or None when cancelled (a quiet window cancels)."""
+def ask_reason(window, title: str, text: str, on_reason) -> None:
+    """A line of text without a modal loop: `on_reason(text)` on OK (a quiet window cancels)."""
     window.messages.append(f"{title}: {text}")
     if window.quiet:
-        return None
-    reason, ok = QInputDialog.getText(window, title, text)
-    return reason if ok else None
+        return
+    dialog = QInputDialog(window)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(text)
+    dialog.textValueSelected.connect(on_reason)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
 
 
 def _say(window, text: str) -> None:
@@ -81,16 +91,12 @@ def refuse_screening(window, use_stored: bool) -> bool:
 
 
 def toggle_sign_off(window) -> None:
-    """Sign off (asking about what is still undecided), or amend a signed-off study."""
+    """Sign off (asking about what is still undecided), or amend a signed-off study (asking why)."""
     session = window.session
     if session.signed_off is not None:
-        reason = ask_reason(window, "Amend the signed-off study",
-                            f"{session.signed_off.text()}.\nWhy is it amended? (recorded with your name)")
-        if reason is None:
-            return
-        problem = session.amend(reason)
-        if problem:
-            window.notify("Cannot amend", problem)
+        ask_reason(window, "Amend the signed-off study",
+                   f"{session.signed_off.text()}.\nWhy is it amended? (recorded with your name)",
+                   lambda reason: _amend(window, reason))
         return
     counts = session.counts()
     if counts["unscreened"] or not session.reader.strip() or session.folder is None:
@@ -103,16 +109,20 @@ def toggle_sign_off(window) -> None:
             f"{session.model_label or 'this model'} as {session.reader}?")
     if open_items:
         text = "Still open:\n- " + "\n- ".join(open_items) + "\n\n" + text
-    if not ask(window, "Sign off study", text):
+    folder = session.folder
+    ask(window, "Sign off study", text, lambda yes: _sign_off(window, folder, yes))
+
+
+def _sign_off(window, folder, yes: bool) -> None:
+    if not yes or window.session.folder != folder:  # declined, or another study opened meanwhile
         _say(window, "Not signed off")
         return
-    problem = session.sign_off()
+    problem = window.session.sign_off()
     if problem:
         window.notify("Cannot sign off", problem)
 
 
-def decision_kinds_allowed(session) -> dict[str, str | None]:
-    """kind -> why it is refused on the current image (None: allowed), for buttons."""
-    from core.reading.records import DECISIONS
-
-    return {kind: session.refusal(kind) for kind in (*DECISIONS, CONFIRM_OUT_OF_SCOPE, SCREEN_ANYWAY)}
+def _amend(window, reason: str) -> None:
+    problem = window.session.amend(reason)
+    if problem:
+        window.notify("Cannot amend", problem)

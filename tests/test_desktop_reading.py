@@ -379,8 +379,10 @@ def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, h
     from desktop import reading_actions
 
     questions, answers = [], []
-    monkeypatch.setattr(reading_actions, "ask", lambda window, title, text: questions.append(text) or answers.pop(0))
-    monkeypatch.setattr(reading_actions, "ask_reason", lambda window, title, text: "late lateral finding")
+    monkeypatch.setattr(reading_actions, "ask",
+                        lambda window, title, text, on_answer: questions.append(text) or on_answer(answers.pop(0)))
+    monkeypatch.setattr(reading_actions, "ask_reason",
+                        lambda window, title, text, on_reason: on_reason("late lateral finding"))
     window = open_window(qtbot, studies["b"], store_path)
     window.toggle_sign_off()
     assert "reader" in window.messages[-1] and window.session.signed_off is None and not questions
@@ -643,3 +645,18 @@ def test_switching_study_disables_decisions_the_cue_and_undo_say_what_is_true(qt
     assert window.session.queue_kind is None
     assert not bar.buttons[AGREE].isEnabled() and not bar.buttons[DISAGREE].isEnabled()
     assert bar.cue.text() == CUE_OFF
+
+
+def test_the_sign_off_question_is_answered_without_a_modal_loop(qtbot, home, studies, store_path):
+    """The sign-off question is a window-modal box opened with open(): the GUI keeps running and
+    the answer arrives by a callback (here: Yes, clicked)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    window = open_window(qtbot, studies["b"], store_path, reader="Dr Reader")
+    window.quiet = False  # the real dialog
+    window.toggle_sign_off()
+    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    assert "Still open" in box.text() and window.session.signed_off is None  # asked, not yet signed
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.session.signed_off is not None)
+    window.quiet = True
