@@ -2,7 +2,7 @@
 
     python bench/cross_validate.py run --folder ../shared/data/chest_xray/train --out runs/cv \
         [--recipes baseline mixup] [--folds 3] [--epochs 4] [--input-size 128]
-    python bench/cross_validate.py summary --out runs/cv
+    python bench/cross_validate.py summary --out runs/cv [--markdown]
 
 `run` trains each unfinished (recipe, fold) and writes runs/cv/results/<recipe>-fold<k>.json
 as each finishes (core.training.cross_validation); run it again to resume. `summary`
@@ -32,9 +32,10 @@ def main(argv=None) -> int:
     run.add_argument("--seed", type=int, default=0)
     summary = sub.add_parser("summary")
     summary.add_argument("--out", required=True)
+    summary.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
     args = parser.parse_args(argv)
 
-    from core.training.cv_summary import summarise
+    from core.training.cv_summary import markdown_table, summarise
 
     if args.command == "run":
         from core.training.cross_validation import CVConfig, run_protocol
@@ -49,7 +50,10 @@ def main(argv=None) -> int:
         except ValueError as exc:
             print(json.dumps({"error": str(exc)}))
             return 2
-    print(json.dumps(summarise(args.out), indent=1))
+    if getattr(args, "markdown", False):
+        print(markdown_table(summarise(args.out)))
+    else:
+        print(json.dumps(summarise(args.out), indent=1))
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import copy_small_study
 from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
 from core.training.cross_validation import CVConfig, make_folds, result_path, run_protocol
-from core.training.cv_summary import summarise, t_interval
+from core.training.cv_summary import markdown_table, summarise, t_interval
 from core.training.dataset import Sample
 
 
@@ -60,6 +60,9 @@ def test_a_gain_counts_only_beyond_fold_noise(tmp_path):
     assert summary["paired_gain_vs_baseline"]["steady"]["auroc"]["beats_baseline"] is True
     assert summary["paired_gain_vs_baseline"]["noisy"]["auroc"]["beats_baseline"] is False
     assert summary["recipes"]["baseline"]["auroc"]["per_fold"] == [0.9, 0.9, 0.9]
+    table = markdown_table(summary)
+    assert "| baseline | 0.900 (0.900-0.900) [0.900 / 0.900 / 0.900] |" in table
+    assert "| steady - baseline (paired) | 0.020 (0.018-0.022) |" in table
 
 
 @pytest.mark.slow

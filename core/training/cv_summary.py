@@ -66,3 +66,25 @@ def summarise(out_dir) -> dict:
     return {"protocol": protocol, "recipes": table, "paired_gain_vs_baseline": gains,
             "rule": "a candidate is kept only where the 95 % t interval of its paired gain over the baseline "
                     "(same folds) lies above zero"}
+
+
+def _cell(entry: dict) -> str:
+    values = " / ".join(f"{v:.3f}" for v in entry["per_fold"] if v is not None)
+    if entry["mean"] is None:
+        return "-"
+    interval = f" ({entry['ci95'][0]:.3f}-{entry['ci95'][1]:.3f})" if entry["ci95"] else ""
+    return f"{entry['mean']:.3f}{interval}" + (f" [{values}]" if values else "")
+
+
+def markdown_table(summary: dict) -> str:
+    """The README's table: per recipe, mean (95 % t interval) [per-fold values] of each score."""
+    columns = (("auroc", "held-out AUROC"), ("shifted_auroc_mean", "shifted copies AUROC"),
+               ("viral_vs_normal_auroc", "viral vs normal AUROC"), ("tta_auroc", "with TTA AUROC"))
+    lines = ["| recipe | " + " | ".join(title for _, title in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for recipe, row in summary["recipes"].items():
+        lines.append(f"| {recipe} | " + " | ".join(_cell(row[key]) for key, _ in columns) + " |")
+    for recipe, gains in summary["paired_gain_vs_baseline"].items():
+        lines.append(f"| {recipe} - baseline (paired) | " + " | ".join(
+            _cell({**gains[key], "per_fold": []}) for key, _ in columns) + " |")
+    return "\n".join(lines)
