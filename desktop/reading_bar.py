@@ -11,6 +11,7 @@ from desktop.text import wrapping
 CUE_ON = "Decision keys on: A agree, D disagree, U unsure, Ctrl+Z undo"
 CUE_OFF = "Decision keys off: open a queue (a matrix cell or Needs review), then click the image"
 CUE_OFF_IN_QUEUE = "Decision keys off: click the image or the table to use them"
+CUE_LOCKED = "Decision keys locked: the study is signed off (Sign-off > Amend… to change it)"
 
 
 class ReadingBar(QWidget):
@@ -28,7 +29,7 @@ class ReadingBar(QWidget):
         self.cue.setObjectName("keyCue")
         wrapping(self.cue)
         self.buttons: dict[str, QPushButton] = {}
-        self._in_review = self._cue_active = False
+        self._in_review = self._cue_active = self._locked = False
         self._tips = {AGREE: "The AI call is right", DISAGREE: "The AI call is wrong",
                       UNSURE: "Cannot tell from this image"}
         row = QHBoxLayout()
@@ -62,12 +63,13 @@ class ReadingBar(QWidget):
         self._in_review = in_review
         for name in (AGREE, DISAGREE, UNSURE, "close"):
             self.buttons[name].setEnabled(in_review)
-        self.cue.setText(CUE_ON if self._cue_active else (CUE_OFF_IN_QUEUE if in_review else CUE_OFF))
+        self._show_cue()
 
     def show_state(self, session) -> None:
         """Each decision button enabled only when the session would take it, its tooltip saying why not
         (an out-of-scope image whose call is withheld, a signed-off study, no AI result)."""
         in_review = session.queue_kind is not None
+        self._locked = session.read_only_reason is not None
         self.set_review(in_review)
         for kind in (AGREE, DISAGREE, UNSURE):
             problem = session.refusal(kind) if in_review else "open a queue first"
@@ -78,7 +80,15 @@ class ReadingBar(QWidget):
 
     def set_cue(self, active: bool) -> None:
         self._cue_active = active
-        self.cue.setText(CUE_ON if active else (CUE_OFF_IN_QUEUE if self._in_review else CUE_OFF))
-        self.cue.setProperty("active", active)
-        self.cue.setStyleSheet("background:#1e8449;color:white;padding:2px;" if active
+        self._show_cue()
+
+    def _show_cue(self) -> None:
+        if self._locked and self._in_review:
+            text = CUE_LOCKED
+        else:
+            text = CUE_ON if self._cue_active else (CUE_OFF_IN_QUEUE if self._in_review else CUE_OFF)
+        self.cue.setText(text)
+        live = self._cue_active and not self._locked
+        self.cue.setProperty("active", live)
+        self.cue.setStyleSheet("background:#1e8449;color:white;padding:2px;" if live
                                else "background:#d5d8dc;color:#2c3e50;padding:2px;")

@@ -411,6 +411,7 @@ def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, h
     assert "signed off" in window.statusBar().currentMessage()
     assert not window.reading_bar.buttons[DISAGREE].isEnabled()
     assert "signed off" in window.reading_bar.buttons[DISAGREE].toolTip()
+    assert window.reading_bar.cue.text().startswith("Decision keys locked")
     window.start_screening(use_stored=False)
     assert window.messages[-1].startswith("Cannot screen again: the study is signed off")
     window.close()
