@@ -423,8 +423,7 @@ class ReadingSession:
             if self._nav.queue_kind not in (None, OUT_OF_SCOPE_QUEUE):
                 self._nav.open_queue(self._nav.queue_kind, self.queue_keys(self._nav.queue_kind))
             self._emit(ROWS, [key])
-        else:
-            self._table.invalidate()
+        else:  # the order and the patient studies do not depend on decisions
             self._nav.invalidate_filter()
         self._emit(DECISION, key)
 
