@@ -61,6 +61,8 @@ def test_window_and_evaluate_agree(tiny, tmp_path, capsys, make):
     assert evaluated["n"] == sum(cells.values()) == 10
     assert (evaluated["tp"], evaluated["fn"], evaluated["fp"], evaluated["tn"]) == (
         cells["TP"], cells["FN"], cells["FP"], cells["TN"])
-    sensitivity = cells["TP"] / (cells["TP"] + cells["FN"]) if cells["TP"] + cells["FN"] else None
-    assert evaluated["sensitivity"] == pytest.approx(sensitivity) if sensitivity is not None else True
+    assert cells["TP"] + cells["FN"] == 5  # the five pneumonia films, on both sides
+    assert evaluated["sensitivity"] == pytest.approx(cells["TP"] / 5)
+    negatives = cells["TN"] + cells["FP"]
+    assert evaluated["specificity"] == pytest.approx(cells["TN"] / negatives)
     assert evaluated["errors"] == counts["errors"]
