@@ -7,7 +7,7 @@ outbox are read off the GUI thread); rows are inserted, updated or removed in
 place, so the selection and sort order survive every refresh. Double-click (or
 Open) opens a study like a folder (`studyOpened`) and marks it read. "Export
 DICOM" builds the SR + secondary capture on a worker. "Send results to PACS"
-queues them in the persistent outbox (core.pacs.outbox, the listener's own, in
+queues them in the persistent outbox (core.pacs.sending: the listener's own, in
 the inbox's state folder) and tries them at once: a destination that is down
 loses nothing (the outbox is retried while the app runs and at the next start), a
 destination that refuses them is shown as REFUSED in the "Sent" column.
@@ -25,6 +25,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from core.pacs.sending import deliver_due, send_study, study_deliveries
 from desktop.pacs_settings import ListenerController, PacsSettings, PacsSettingsDialog
 from desktop.workers import create_worker, start_worker
 
@@ -206,7 +207,7 @@ class InboxPanel(QDockWidget):
             if not Path(inbox).is_dir():
                 return key, None, [], {}
             worker = summariser or InboxSummariser(inbox, ResultStore(), model_hash or _default_model_hash(model))
-            return key, worker, worker.summaries(), _deliveries(inbox)
+            return key, worker, worker.summaries(), study_deliveries(inbox)
 
         self._submit(work, self._apply_poll, lambda error: self._poll_failed(error), "Reading the Inbox")
 
@@ -274,7 +275,7 @@ class InboxPanel(QDockWidget):
             self.settings.inbox
 
         def work():
-            return send_through_outbox(_build_results(folder, model), node, calling, inbox, study.study_uid)
+            return send_study(_build_results(folder, model), node, calling, inbox, study.study_uid)
 
         self.message.emit(f"Sending results to {node}…")
         self._submit(work, self._sent, lambda e: self.message.emit(f"Sending failed: {e}"), "Sending results to PACS")
@@ -368,63 +369,6 @@ def _default_model_hash(model: str | None) -> str | None:
         return find_model(model or None).card.sha256 or None
     except ModelError:
         return None
-
-
-def _state_dir(inbox: str) -> Path:
-    return Path(inbox) / ".pneumoscan"  # the listener's state folder (core.pacs.inbox.Inbox.state_dir)
-
-
-def _deliveries(inbox: str) -> dict:
-    """Per study UID, what the outbox sent, holds or gave up (worker thread; {} without an outbox)."""
-    from core.pacs.outbox import Outbox
-
-    if not (_state_dir(inbox) / "outbox.sqlite3").is_file():
-        return {}
-    outbox = Outbox(_state_dir(inbox))
-    try:
-        return outbox.study_deliveries()
-    finally:
-        outbox.close()
-
-
-def deliver_due(inbox: str, calling: str) -> int:
-    """Send what is due in the inbox's outbox (worker thread); returns how many were stored."""
-    from core.pacs.delivery import DeliveryWorker
-    from core.pacs.outbox import Outbox
-
-    outbox = Outbox(_state_dir(inbox))
-    try:
-        return DeliveryWorker(outbox, calling).deliver_due()
-    finally:
-        outbox.close()
-
-
-def send_through_outbox(export, node, calling: str, inbox: str, study_uid: str) -> str:
-    """Queue a study's result objects for `node` in the persistent outbox, try them at once, and
-    say what became of them (worker thread). Results sent before are not sent twice; refused
-    ones are tried again (the reader asked)."""
-    from core.pacs.delivery import DeliveryWorker
-    from core.pacs.outbox import MAX_REFUSALS, Outbox
-
-    outbox = Outbox(_state_dir(inbox))
-    try:
-        queued = sum(outbox.add(node, obj.dataset, key=obj.key, description=f"{obj.kind} for {Path(path).name}")
-                     for path, obj in export.objects)
-        outbox.retry_study(study_uid)
-        DeliveryWorker(outbox, calling).deliver_due()
-        state = outbox.study_deliveries(node).get(study_uid)
-    finally:
-        outbox.close()
-    skipped = f"; {len(export.skipped)} file(s) without DICOM results" if export.skipped else ""
-    if state is None:
-        return f"No result objects to send{skipped}"
-    if state.refused or state.refusing:
-        return (f"{node} refused {state.refused + state.refusing} result object(s): {state.last_error} "
-                f"(retried up to {MAX_REFUSALS} times){skipped}")
-    if state.waiting:
-        return (f"{node} could not be reached: {state.waiting} result object(s) wait in the outbox and are "
-                f"retried ({state.last_error}){skipped}")
-    return f"Sent {state.sent} result object(s) to {node}" + (" (already sent before)" if not queued else "") + skipped
 
 
 def _build_results(folder: str, model: str | None):
