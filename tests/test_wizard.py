@@ -6,7 +6,6 @@ two cores shared with background training.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,32 @@ def current_entry(home):
 @pytest.fixture
 def study(tmp_path, train_dir):
     return copy_small_study(tmp_path / "study", per_class=PER_CLASS)
+
+
+def hold_training_in_a_report(monkeypatch):
+    """The wizard's next training run blocks in its first batch report until `release` is set;
+    `held` is set once it is blocked there."""
+    import threading
+
+    from desktop.wizard import training_page
+
+    held, release = threading.Event(), threading.Event()
+    original = training_page.run_training
+
+    def held_run(config):
+        job = original(config)
+
+        def run(report, cancel):
+            def blocking(payload):
+                report(payload)
+                if payload[0] == "batch" and not release.is_set():
+                    held.set()
+                    release.wait(120)
+            return job(blocking, cancel)
+        return run
+
+    monkeypatch.setattr(training_page, "run_training", held_run)
+    return held, release
 
 
 def user_labels():
@@ -141,7 +166,7 @@ def test_fine_tune_the_current_model_and_save(qtbot, study, current_entry):
     wizard.accept()
 
 
-def test_cancel_midway_registers_nothing_and_keeps_the_active_model(qtbot, study, current_entry):
+def test_cancel_midway_registers_nothing_and_keeps_the_active_model(qtbot, study, current_entry, monkeypatch):
     from core import paths
 
     before = user_labels()
@@ -170,14 +195,16 @@ def test_cancel_midway_registers_nothing_and_keeps_the_active_model(qtbot, study
     qtbot.waitUntil(lambda: not Path(training.config.run_dir).exists(), timeout=10_000)
 
     # Back, Next: a fresh run; closing the wizard mid-run stops it before the dialog goes.
+    # The run is held inside a batch report, so "closing did not wait" needs no clock.
+    held, release = hold_training_in_a_report(monkeypatch)
     wizard.back()
     wizard.next()
     assert training.is_running and not training.was_cancelled
-    qtbot.waitUntil(lambda: bool(training.curves.batch_x), timeout=TRAIN_TIMEOUT_MS)
+    assert held.wait(TRAIN_TIMEOUT_MS / 1000)  # the worker is blocked in its batch report
     second_run = Path(training.config.run_dir)
-    started = time.perf_counter()
-    wizard.reject()
-    assert time.perf_counter() - started < 1.0  # closing never waits for the training worker
+    wizard.reject()  # returns while the worker is still blocked
+    assert _live_jobs and not release.is_set()
+    release.set()
     qtbot.waitUntil(lambda: not _live_jobs, timeout=TRAIN_TIMEOUT_MS)  # the worker ends on its own
     assert user_labels() == before and window.selected == []
     qtbot.waitUntil(lambda: not second_run.exists(), timeout=10_000)
