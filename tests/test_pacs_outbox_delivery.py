@@ -140,7 +140,11 @@ def test_send_from_the_inbox_goes_through_the_outbox_and_shows_what_became_of_it
     assert "refused" in msg.args[0], msg.args[0]
     assert "0xA700" in (cell(panel, 0, "Sent") or "") or "A700" in msg.args[0].upper()
 
+    # The destination stores again: with no listener running, the Inbox itself delivers what
+    # waits in the outbox once it is due (backoff: 5 s after the refusal).
     answer["status"] = 0
+    qtbot.waitUntil(lambda: "sent 2" in (cell(panel, 0, "Sent") or ""), timeout=60_000)
+    assert answer["stored"] == 2
     with qtbot.waitSignal(panel.message, timeout=120_000,
                           check_params_cb=lambda text: not text.startswith("Sending results")) as msg:
         panel.send_results(0, destination=str(node))
