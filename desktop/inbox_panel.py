@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, QThreadPool,
+from PySide6.QtCore import (QModelIndex, QObject, QSortFilterProxyModel, Qt, QThreadPool,
                             QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from core.pacs.sending import deliver_due, send_study, study_deliveries
 from desktop.pacs_settings import ListenerController, PacsSettings, PacsSettingsDialog
+from desktop.tables import FixedColumnsModel, row_table
 from desktop.workers import create_worker, start_worker
 
 POLL_MS = 2000
@@ -36,23 +37,17 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-class InboxTableModel(QAbstractTableModel):
+class InboxTableModel(FixedColumnsModel):
+    columns = COLUMNS
+
     def __init__(self, settings: PacsSettings, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings
         self._rows: list = []  # core.pacs.inbox_summary.StudySummary
         self._deliveries: dict = {}  # study UID -> core.pacs.outbox.StudyDelivery
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def study(self, row: int):
         return self._rows[row]
@@ -155,9 +150,8 @@ class InboxPanel(QDockWidget):
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.table = QTableView(selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows,
-                                selectionMode=QAbstractItemView.SelectionMode.SingleSelection, sortingEnabled=True)
-        self.table.setModel(self.proxy)
+        self.table = row_table(body, self.proxy, "inboxTable")
+        self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest received first
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()

@@ -5,12 +5,13 @@ Listing reads only the small JSON cards, so it runs on the GUI thread.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QTableView,
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QVBoxLayout)
 
 from core.models.registry import ModelEntry, ModelError, delete_model, list_models, rename_model
+from desktop.tables import FixedColumnsModel, row_table
 
 COLUMNS = ("Name", "Version", "Source", "Architecture", "Created", "Threshold", "AUROC")
 
@@ -23,8 +24,10 @@ def _cell(entry: ModelEntry, column: int):
             f"{card.threshold:.4g}", "" if auroc is None else f"{auroc:.3f}")[column]
 
 
-class ModelTableModel(QAbstractTableModel):
+class ModelTableModel(FixedColumnsModel):
     """Rows are core.models.registry.ModelEntry, in list_models order (shipped first)."""
+
+    columns = COLUMNS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -35,16 +38,8 @@ class ModelTableModel(QAbstractTableModel):
         self.entries = list_models()
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.entries)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -83,12 +78,7 @@ class ModelManagerDialog(QDialog):
         self.resize(820, 380)
         self.active_label = active_label  # the main window's model, to warn before deleting it
         self.model = ModelTableModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("modelsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = row_table(self, self.model, "modelsTable")
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

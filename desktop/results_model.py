@@ -7,11 +7,12 @@ are Qt images). Calls and reader columns follow the session's threshold.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QImage
 
 from core.screening.results import OUT_OF_SCOPE, POSITIVE
 from core.reading.session import ORDER_FILE, ORDER_GROUPED, ORDER_PROBABILITY
+from desktop.tables import FixedColumnsModel
 
 # What a reader scans first comes first: file, AI call, probability, truth, own decision (all
 # visible at 1280x800, desktop.window_layout.COLUMN_WIDTHS); then the grouping.
@@ -50,7 +51,9 @@ def status_text(row) -> str:
     return "Screened"
 
 
-class ResultsTableModel(QAbstractTableModel):
+class ResultsTableModel(FixedColumnsModel):
+    columns = HEADERS
+
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -106,18 +109,11 @@ class ResultsTableModel(QAbstractTableModel):
 
     # -- Qt model interface --------------------------------------------------
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._keys)
+    def row_count(self) -> int:
+        return len(self._keys)
 
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS.get(section)
-        return None
+    def column_tip(self, section: int) -> str | None:
+        return HEADER_TIPS.get(section)
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         name = _ORDER_OF_COLUMN.get(column, ORDER_GROUPED)

@@ -1,9 +1,10 @@
-"""Labels that wrap instead of clipping, and names that may break at / _ -."""
+"""Labels that wrap instead of clipping, warning lines, and names that may break at / _ -."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 ZERO_WIDTH_SPACE = "\u200b"
+WARNING_STYLE = "color: #b00020;"
 
 
 def wrapping(label: QLabel) -> QLabel:
@@ -20,3 +21,14 @@ def breakable(text: str) -> str:
     for mark in "/_-.":
         text = text.replace(mark, mark + ZERO_WIDTH_SPACE)
     return text
+
+
+def note_label(parent, name: str = "", warning: bool = False) -> QLabel:
+    """A word-wrapped status line (`warning`: in the warning colour); `name` is its object name."""
+    label = QLabel(parent)
+    if name:
+        label.setObjectName(name)
+    label.setWordWrap(True)
+    if warning:
+        label.setStyleSheet(WARNING_STYLE)
+    return label

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter,
                                QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
 
 from core.reading.session import FILTER_QUEUE, FILTERS, QUEUE_TITLES
@@ -17,6 +17,7 @@ from desktop.results_model import (COL_AI_CALL, COL_FILE, COL_PATIENT, COL_PROBA
                                    COL_STATUS, COL_STUDY_CALL, COL_STUDY_DATE, COL_THUMBNAIL, COL_TRUTH,
                                    COL_VIEW)
 from desktop.review_panel import ReviewPanel
+from desktop.tables import row_table
 from desktop.viewer import ViewerPanel
 
 
@@ -29,12 +30,7 @@ def build_panes(w) -> None:
     w.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
     w.filter_combo.activated.connect(lambda i: w.set_filter(w.filter_combo.itemData(i)))
     filter_row.addWidget(w.filter_combo, 1)
-    w.table = QTableView(left)
-    w.table.setObjectName("resultsTable")
-    w.table.setModel(w.results_model)
-    w.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    w.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    w.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    w.table = row_table(left, w.results_model, "resultsTable")
     w.table.setTabKeyNavigation(False)  # Tab leaves the table for the next pane
     w.table.setAlternatingRowColors(True)
     w.table.setWordWrap(False)

@@ -15,10 +15,10 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeader
                                QWizardPage)
 
 from core.training.metrics import format_with_ci, roc_points
+from desktop.text import note_label
 from desktop.training_worker import let_finish, start_job
 from core.training.comparison import name_problem, training_overlap
 from desktop.wizard.plots import CalibrationFigure
-from desktop.wizard.results_page import WARNING_STYLE
 
 COMMAND = "desktop training wizard: Calibrate to my site"
 
@@ -71,24 +71,16 @@ class CalibrationPage(QWizardPage):
         self.job = None
         self.save_job = None
 
-        self.model_label = QLabel(self)
-        self.model_label.setWordWrap(True)
+        self.model_label = note_label(self)
         self.target_spin = QDoubleSpinBox(self, decimals=3, minimum=0.5, maximum=0.999, singleStep=0.005)
         self.target_spin.setValue(0.97)
         self.target_spin.setKeyboardTracking(False)
         self.target_spin.valueChanged.connect(lambda _v: self.start_fit())
         self.progress = QProgressBar(self)
         self.progress.setVisible(False)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
-        self.refusal_label = QLabel(self)
-        self.refusal_label.setObjectName("calibrationRefused")
-        self.refusal_label.setWordWrap(True)
-        self.refusal_label.setStyleSheet(WARNING_STYLE)
-        self.overlap_label = QLabel(self)
-        self.overlap_label.setObjectName("trainingOverlap")
-        self.overlap_label.setWordWrap(True)
-        self.overlap_label.setStyleSheet(WARNING_STYLE)
+        self.status_label = note_label(self)
+        self.refusal_label = note_label(self, "calibrationRefused", warning=True)
+        self.overlap_label = note_label(self, "trainingOverlap", warning=True)
         self.table = QTableWidget(len(self.ROWS), 3, self)
         self.table.setVerticalHeaderLabels(list(self.ROWS))
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -103,9 +95,7 @@ class CalibrationPage(QWizardPage):
         self.register_active_button = QPushButton("Register and make active", self)
         self.register_button.clicked.connect(lambda: self.register(activate=False))
         self.register_active_button.clicked.connect(lambda: self.register(activate=True))
-        self.save_label = QLabel(self)
-        self.save_label.setObjectName("saveStatus")
-        self.save_label.setWordWrap(True)
+        self.save_label = note_label(self, "saveStatus")
 
         form = QFormLayout()
         form.addRow("Model", self.model_label)

@@ -15,17 +15,17 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QScrollArea,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizardPage)
 
-from core.training.metrics import format_with_ci, roc_points
-from desktop.threshold_control import ThresholdControl
-from desktop.training_worker import let_finish, start_job
-from desktop.wizard.training_page import remove_unsaved_run
 from core.training.comparison import (activation_problem, auroc_interval, metrics_at, name_problem,
                                      new_model_probs, proposed_threshold, rule_threshold, save_new_model,
                                      score_model, training_overlap)
+from core.training.metrics import format_with_ci, roc_points
+from desktop.text import note_label
+from desktop.threshold_control import ThresholdControl
+from desktop.training_worker import let_finish, start_job
+from desktop.wizard.training_page import remove_unsaved_run
 from desktop.wizard.plots import CURRENT_COLOR, NEW_COLOR, ComparisonFigure
 
 PICKED_COLOR = "#ff7f0e"
-WARNING_STYLE = "color: #b00020;"
 
 
 def metric_cells(metrics: dict | None) -> tuple[str, ...]:
@@ -85,18 +85,10 @@ class ResultsPage(QWizardPage):
         self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.figure = ComparisonFigure(self)
         self.figure.setMinimumHeight(220)
-        self.rule_label = QLabel(self)
-        self.rule_label.setWordWrap(True)
-        self.compare_label = QLabel(self)
-        self.compare_label.setWordWrap(True)
-        self.overlap_label = QLabel(self)
-        self.overlap_label.setObjectName("trainingOverlap")
-        self.overlap_label.setWordWrap(True)
-        self.overlap_label.setStyleSheet(WARNING_STYLE)
-        self.activation_label = QLabel(self)
-        self.activation_label.setObjectName("activationProblem")
-        self.activation_label.setWordWrap(True)
-        self.activation_label.setStyleSheet(WARNING_STYLE)
+        self.rule_label = note_label(self)
+        self.compare_label = note_label(self)
+        self.overlap_label = note_label(self, "trainingOverlap", warning=True)
+        self.activation_label = note_label(self, "activationProblem", warning=True)
         self.name_edit = QLineEdit(self)
         self.name_edit.textChanged.connect(lambda _t: self._update_name())
         self.version_label = QLabel(self)
@@ -104,9 +96,7 @@ class ResultsPage(QWizardPage):
         self.save_active_button = QPushButton("Save and make active", self)
         self.save_button.clicked.connect(lambda: self.save(activate=False))
         self.save_active_button.clicked.connect(lambda: self.save(activate=True))
-        self.save_label = QLabel(self)
-        self.save_label.setObjectName("saveStatus")
-        self.save_label.setWordWrap(True)
+        self.save_label = note_label(self, "saveStatus")
 
         name_row = QHBoxLayout()
         name_row.addWidget(QLabel("Name", self))
