@@ -122,21 +122,20 @@ class Outbox:
         self.changed.set()
         return True
 
-    def due(self, now: float | None = None, limit: int = 100) -> list[OutboxItem]:
-        now = time.time() if now is None else now
+    def _items(self, where: str, parameters: tuple = ()) -> list[OutboxItem]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, key, destination, file, description, attempts, last_error FROM items "
-                "WHERE sent IS NULL AND gave_up IS NULL AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
-                (now, limit)).fetchall()
+                f"WHERE {where}", parameters).fetchall()
         return [self._item(row) for row in rows]
 
+    def due(self, now: float | None = None, limit: int = 100) -> list[OutboxItem]:
+        now = time.time() if now is None else now
+        return self._items("sent IS NULL AND gave_up IS NULL AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
+                           (now, limit))
+
     def pending(self) -> list[OutboxItem]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, key, destination, file, description, attempts, last_error FROM items "
-                "WHERE sent IS NULL AND gave_up IS NULL ORDER BY id").fetchall()
-        return [self._item(row) for row in rows]
+        return self._items("sent IS NULL AND gave_up IS NULL ORDER BY id")
 
     def pending_count(self) -> int:
         """Items still to be sent (those given up after refusals are not pending)."""
@@ -146,11 +145,7 @@ class Outbox:
 
     def refused(self) -> list[OutboxItem]:
         """Items given up after MAX_REFUSALS refusals (last_error says why)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, key, destination, file, description, attempts, last_error FROM items "
-                "WHERE sent IS NULL AND gave_up IS NOT NULL ORDER BY id").fetchall()
-        return [self._item(row) for row in rows]
+        return self._items("sent IS NULL AND gave_up IS NOT NULL ORDER BY id")
 
     def sent_count(self) -> int:
         with self._lock:
