@@ -33,6 +33,23 @@ def _to_bool(value, default: bool) -> bool:
     return bool(value)
 
 
+def _text_setting(key: str) -> property:
+    """A text preference: None when unset."""
+    def get(self) -> str | None:
+        value = self._qs.value(key)
+        return str(value) if value else None
+
+    def put(self, value: str) -> None:
+        self._set(key, str(value))
+
+    return property(get, put)
+
+
+def _raw_setting(key: str) -> property:
+    """A value kept as Qt gives it (window state bytes)."""
+    return property(lambda self: self._qs.value(key), lambda self, value: self._set(key, value))
+
+
 class AppSettings:
     """Typed accessors over one QSettings file; nothing else touches the keys."""
 
@@ -49,23 +66,8 @@ class AppSettings:
         if self._persist:
             self._qs.sync()
 
-    @property
-    def last_study(self) -> str | None:
-        value = self._qs.value(_LAST_STUDY)
-        return str(value) if value else None
-
-    @last_study.setter
-    def last_study(self, folder: str) -> None:
-        self._set(_LAST_STUDY, str(folder))
-
-    @property
-    def model_name(self) -> str | None:
-        value = self._qs.value(_MODEL)
-        return str(value) if value else None
-
-    @model_name.setter
-    def model_name(self, name: str) -> None:
-        self._set(_MODEL, name)
+    last_study = _text_setting(_LAST_STUDY)  # the folder opened last
+    model_name = _text_setting(_MODEL)  # the model the user picked
 
     @property
     def reader_name(self) -> str:
@@ -96,21 +98,8 @@ class AppSettings:
     def heatmap_opacity(self, opacity: float) -> None:
         self._set(_HEATMAP_OPACITY, float(opacity))
 
-    @property
-    def geometry(self):
-        return self._qs.value(_GEOMETRY)
-
-    @geometry.setter
-    def geometry(self, data) -> None:
-        self._set(_GEOMETRY, data)
-
-    @property
-    def splitter_state(self):
-        return self._qs.value(_SPLITTER)
-
-    @splitter_state.setter
-    def splitter_state(self, data) -> None:
-        self._set(_SPLITTER, data)
+    geometry = _raw_setting(_GEOMETRY)  # Qt's saveGeometry() bytes
+    splitter_state = _raw_setting(_SPLITTER)
 
     def research_notice_due(self, suppressed: bool = False) -> bool:
         """True once per user: the first-launch 'research use only' notice."""

@@ -23,6 +23,7 @@ and its late signals are ignored by whoever started it.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 
@@ -34,9 +35,7 @@ from core.logs import get_logger
 
 # superqt is imported on first use, not at start-up (it loads all its widgets: ~0.3 s).
 THUMBNAIL_SIZE = 56  # = core.reading.study_job.THUMBNAIL_SIDE
-_long_pool: QThreadPool | None = None
 _live: set = set()  # started workers whose `finished` has not reached the GUI thread yet
-_keeper: QObject | None = None
 _errors: "WorkerErrors | None" = None
 _classes: tuple | None = None
 log = get_logger("desktop.workers")
@@ -85,23 +84,21 @@ def report_error(exc: BaseException, context: str, on_error=None) -> str:
     return message
 
 
+@functools.cache
 def long_pool() -> QThreadPool:
     """Threads for jobs that may run for minutes (a study, a training run)."""
-    global _long_pool
-    if _long_pool is None:
-        _long_pool = QThreadPool()
-        _long_pool.setObjectName("pneumoscan-long-jobs")
-        _long_pool.setMaxThreadCount(8)
-    return _long_pool
+    pool = QThreadPool()
+    pool.setObjectName("pneumoscan-long-jobs")
+    pool.setMaxThreadCount(8)
+    return pool
 
 
+@functools.cache
 def _signals_keeper() -> QObject:
     """A GUI-thread parent for every worker's signals object (so Python never frees one)."""
-    global _keeper
-    if _keeper is None:
-        _keeper = QObject()
-        _keeper.setObjectName("pneumoscan-worker-signals")
-    return _keeper
+    keeper = QObject()
+    keeper.setObjectName("pneumoscan-worker-signals")
+    return keeper
 
 
 def gui_owned(obj: QObject) -> QObject:
