@@ -3,16 +3,15 @@
 The full data (the 5,216 training films, the full-resolution sample) is used
 when it is present: `$PNEUMOSCAN_DATA`, else `<repo>/../shared/data` (the
 folder `pneumoscan-cli data fetch` fills by default). Otherwise the tests run
-on the small set the repository ships in tests/data (326 training films, the
-first 160 of each class exactly as in the full set, and three full-resolution
+on the small set the repository ships in tests/data (414 training films, the
+first 206 of each class exactly as in the full set, and four full-resolution
 films; see tests/data/README.md), so a bare clone runs every test instead of
 skipping them.
 
 Tests ask for films by position: `films("NORMAL", count, offset)`. The first
 films are real ones in file-name order, as in the full set. A test that asks
 for more than the small set holds gets, after the real films, *made* films:
-mildly shifted, scaled, turned (a few degrees) and brightened copies of the
-shipped ones. A made film keeps its source's patient in its name
+copies of the shipped ones with other exposure and grain (no geometry change). A made film keeps its source's patient in its name
 (`IM-0115-0001` -> `IM-0115-000101`, `person1000_bacteria_2931` ->
 `person1000_bacteria_293101`), so patient-grouped splits keep it beside its
 source. On the small set, films past the real ones are therefore not new
@@ -32,7 +31,7 @@ CLASSES = ("NORMAL", "PNEUMONIA")
 
 # The counts a test can hold each training folder to (never counted from the folder itself).
 FULL_TRAIN_COUNTS = {"NORMAL": 1341, "PNEUMONIA": 3875}
-SHIPPED_TRAIN_COUNTS = {"NORMAL": 161, "PNEUMONIA": 165}
+SHIPPED_TRAIN_COUNTS = {"NORMAL": 207, "PNEUMONIA": 207}
 
 
 def full_data_root() -> Path:
@@ -87,18 +86,19 @@ def _made_folder() -> Path:
 
 
 def _make_variant(source: Path, target: Path, round_: int, index: int) -> None:
-    """A mildly moved and brightened copy, stored like the shipped films (224 px, 3-channel JPEG q75)."""
+    """A copy with other exposure and grain, stored like the shipped films (224 px, 3-channel JPEG q75).
+
+    Exposure only, no geometry: the scope check's layout test judges framing and turning.
+    """
     import cv2
     import numpy as np
 
     rng = np.random.default_rng([round_, index])
-    grey = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE)
-    h, w = grey.shape
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), rng.uniform(0.96, 1.04))
-    matrix[:, 2] += rng.uniform(-5, 5, size=2)
-    moved = cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    lit = np.clip(moved.astype(np.float32) * rng.uniform(0.93, 1.07) + rng.uniform(-6, 6), 0, 255)
-    bgr = cv2.cvtColor(lit.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    grey = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    exposed = grey ** rng.uniform(0.9, 1.1) * rng.uniform(0.95, 1.05) + rng.uniform(-0.015, 0.015)
+    grain = rng.normal(0, 2.0, grey.shape)
+    pixels = np.clip(exposed * 255 + grain, 0, 255).astype(np.uint8)
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
     if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, 75]):
         raise RuntimeError(f"could not write a made film at {target}")
 

@@ -30,7 +30,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def train_dir() -> Path:
-    """The training folder: the full 5,216 films, or the 326 the repository ships."""
+    """The training folder: the full 5,216 films, or the 414 the repository ships."""
     return chest_films.TRAIN
 
 
