@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the suite is headless wherever it runs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PNEUMOSCAN_NO_FIRST_RUN", "1")
 os.environ["PNEUMOSCAN_HOME"] = tempfile.mkdtemp(prefix="pneumoscan-test-home-")

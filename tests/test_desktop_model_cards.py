@@ -1,21 +1,16 @@
 """Model cards in the GUI: the selector's tooltip, Help > About, and the site calibration entry."""
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
+from PySide6.QtCore import Qt
 
-from pathlib import Path  # noqa: E402
+from core.models.registry import ModelCard, ModelEntry
+from desktop.main_window import RESEARCH_NOTICE, MainWindow
+from desktop.model_choice import fill_combo
+from core.models.notes import first_sentence, model_tooltip
+from desktop.settings import AppSettings
 
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-
-from core.models.registry import ModelCard, ModelEntry  # noqa: E402
-from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
-from desktop.model_choice import fill_combo  # noqa: E402
-from core.models.notes import first_sentence, model_tooltip  # noqa: E402
-from desktop.settings import AppSettings  # noqa: E402
 
 INTENDED_USE = {
     "use": "Research use only, not a medical device. Second-reader screening of frontal chest radiographs.",

@@ -15,9 +15,7 @@ import subprocess
 import sys
 import textwrap
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from PySide6.QtCore import QObject, QTimer, Signal  # noqa: E402
+from PySide6.QtCore import QObject, QTimer, Signal
 
 
 class Reporter(QObject):

@@ -7,32 +7,26 @@ them from a copy, so no test loads a model (fast on a 2-core machine).
 """
 from __future__ import annotations
 
-import os
+import re
+import shutil
+import zlib
+from pathlib import Path
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QApplication, QLabel
 
-import re  # noqa: E402
-import shutil  # noqa: E402
-import zlib  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QFontMetrics  # noqa: E402
-from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
-
-from core.screening.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE  # noqa: E402
-from core.reading.cells import FALSE_NEGATIVE, NEEDS_REVIEW  # noqa: E402
-from core.reading.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
-from desktop.main_window import MainWindow  # noqa: E402
-from desktop.results_model import (COL_FILE, COL_PATIENT, COL_READER, COL_STUDY_CALL,  # noqa: E402
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, OUT_OF_SCOPE, POSITIVE
+from core.reading.cells import FALSE_NEGATIVE, NEEDS_REVIEW
+from core.reading.session import OUT_OF_SCOPE_QUEUE
+from desktop.main_window import MainWindow
+from desktop.results_model import (COL_FILE, COL_PATIENT, COL_READER, COL_STUDY_CALL,
                                    COL_VIEW)
-from desktop.settings import AppSettings  # noqa: E402
-from desktop.viewer import ViewerPanel, load_view_image  # noqa: E402
-from desktop_helpers import (TINY_MODEL_NAME, install_model, make_study, save_tiny_model,  # noqa: E402
+from desktop.settings import AppSettings
+from desktop.viewer import ViewerPanel, load_view_image
+from desktop_helpers import (TINY_MODEL_NAME, install_model, make_study, save_tiny_model,
                              source_images)
 
 LABEL = f"{TINY_MODEL_NAME} v1"
@@ -90,9 +84,8 @@ def studies(tmp_path_factory, model_dir):
         shutil.copy(source, b / "anna" / f"film{i}.jpeg")
     home = root / "home"
     install_model(model_dir, home)
-    previous = os.environ.get("PNEUMOSCAN_HOME")
-    os.environ["PNEUMOSCAN_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # a module's fixture: monkeypatch is per test
+        env.setenv("PNEUMOSCAN_HOME", str(home))
         from core.models.registry import find_model, load_model
         from core.reading.store import ResultStore
         from core.reading.study_screening import screen_study
@@ -102,11 +95,6 @@ def studies(tmp_path_factory, model_dir):
         with ResultStore(template) as store:
             for folder in (a, b):
                 list(screen_study(folder, loaded, store, gradcam=True))
-    finally:
-        if previous is None:
-            os.environ.pop("PNEUMOSCAN_HOME", None)
-        else:
-            os.environ["PNEUMOSCAN_HOME"] = previous
     return {"a": a.resolve(), "b": b.resolve(), "template": template}
 
 

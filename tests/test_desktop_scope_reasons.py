@@ -5,23 +5,18 @@ called. The other GUI tests use a model without a detector (metadata reasons onl
 """
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import cv2
+import numpy as np
+import pytest
 
-from pathlib import Path  # noqa: E402
+from conftest import copy_small_study
+from chest_films import films
+from core.screening.results import OUT_OF_SCOPE
+from core.models.scope import FRAMING, ORIENTATION, UNFAMILIAR
+from core.reading.session import OUT_OF_SCOPE_QUEUE
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import copy_small_study  # noqa: E402
-from chest_films import films  # noqa: E402
-from core.screening.results import OUT_OF_SCOPE  # noqa: E402
-from core.models.scope import FRAMING, ORIENTATION, UNFAMILIAR  # noqa: E402
-from core.reading.session import OUT_OF_SCOPE_QUEUE  # noqa: E402
 
 SIZE = 64
 TIMEOUT_MS = 120_000
@@ -39,9 +34,8 @@ def scoped_home(tmp_path_factory):
     from core.models.scope import fit_scope_detector
 
     home = tmp_path_factory.mktemp("scoped_home")
-    previous = os.environ.get("PNEUMOSCAN_HOME")
-    os.environ["PNEUMOSCAN_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # a module's fixture: monkeypatch is per test
+        env.setenv("PNEUMOSCAN_HOME", str(home))
         paths = films("NORMAL", 150) + films("PNEUMONIA", 150)
         images = np.stack([to_uint8(load_for_model(p, SIZE)[0]) for p in paths])
         order = np.random.default_rng(0).permutation(len(images))
@@ -51,11 +45,6 @@ def scoped_home(tmp_path_factory):
                                       architecture="custom_cnn")
         save_model(model, ModelCard(name="scoped", architecture="custom_cnn", input_size=SIZE, threshold=0.5))
         save_scope_detector(find_model("scoped"), detector)
-    finally:
-        if previous is None:
-            os.environ.pop("PNEUMOSCAN_HOME", None)
-        else:
-            os.environ["PNEUMOSCAN_HOME"] = previous
     return home
 
 

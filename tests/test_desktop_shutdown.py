@@ -2,20 +2,16 @@
 closing a wizard while a model is being saved, return at once; the work ends on its own."""
 from __future__ import annotations
 
-import os
+import threading
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
+from PySide6.QtCore import QObject, QSettings
 
-import threading  # noqa: E402
+import desktop.pacs_settings
+from desktop import background
+from desktop.main_window import MainWindow
+from desktop.settings import AppSettings
+from desktop.training_worker import let_finish, start_job
 
-from PySide6.QtCore import QObject, QSettings  # noqa: E402
-
-import desktop.pacs_settings  # noqa: E402
-from desktop import background  # noqa: E402
-from desktop.main_window import MainWindow  # noqa: E402
-from desktop.settings import AppSettings  # noqa: E402
-from desktop.training_worker import let_finish, start_job  # noqa: E402
 
 class BlockedStopService:
     """Stands in for the PACS service: starts at once; its stop (transfers in progress

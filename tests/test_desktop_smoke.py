@@ -11,6 +11,7 @@ import pytest
 
 from desktop_helpers import install_model, make_study, save_tiny_model
 
+
 REPO = Path(__file__).resolve().parents[1]
 
 

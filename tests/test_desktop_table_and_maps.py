@@ -10,24 +10,19 @@ The study is screened once per module into a template store; each test opens a c
 """
 from __future__ import annotations
 
-import os
+import shutil
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pytest
+from PySide6.QtCore import Qt
 
-import shutil  # noqa: E402
+from core.reading.cells import FALSE_NEGATIVE
+from core.screening.results import NEGATIVE
+from desktop.main_window import MainWindow
+from desktop.results_model import COL_FILE
+from desktop.settings import AppSettings
+from desktop.window_layout import KEY_COLUMNS, REVIEW_MIN_WIDTH
+from desktop_helpers import TINY_MODEL_NAME, install_model, make_study, save_tiny_model
 
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-
-from core.reading.cells import FALSE_NEGATIVE  # noqa: E402
-from core.screening.results import NEGATIVE  # noqa: E402
-from desktop.main_window import MainWindow  # noqa: E402
-from desktop.results_model import COL_FILE  # noqa: E402
-from desktop.settings import AppSettings  # noqa: E402
-from desktop.window_layout import KEY_COLUMNS, REVIEW_MIN_WIDTH  # noqa: E402
-from desktop_helpers import TINY_MODEL_NAME, install_model, make_study, save_tiny_model  # noqa: E402
 
 LABEL = f"{TINY_MODEL_NAME} v1"
 TIMEOUT_MS = 120_000
@@ -49,9 +44,8 @@ def screened(tmp_path_factory, model_dir):
     (study / "PNEUMONIA" / "chest.dcm").rename(study / "PNEUMONIA" / LONG_NAME)
     home = root / "home"
     install_model(model_dir, home)
-    previous = os.environ.get("PNEUMOSCAN_HOME")
-    os.environ["PNEUMOSCAN_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # a module's fixture: monkeypatch is per test
+        env.setenv("PNEUMOSCAN_HOME", str(home))
         from core.models.registry import find_model, load_model
         from core.reading.store import ResultStore
         from core.reading.study_screening import screen_study
@@ -59,11 +53,6 @@ def screened(tmp_path_factory, model_dir):
         template = root / "template.sqlite3"
         with ResultStore(template) as store:
             list(screen_study(study, load_model(find_model(LABEL)), store, gradcam=True))
-    finally:
-        if previous is None:
-            os.environ.pop("PNEUMOSCAN_HOME", None)
-        else:
-            os.environ["PNEUMOSCAN_HOME"] = previous
     return study.resolve(), template
 
 

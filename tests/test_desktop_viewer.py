@@ -1,19 +1,14 @@
 """The image viewer: window/level by right-drag, wheel zoom, fit, Grad-CAM overlay."""
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from desktop.viewer import LEVELS, ViewerPanel, heatmap_rgba, load_view_image, window_lut  # noqa: E402
-from desktop_helpers import source_images, write_dicom  # noqa: E402
+from desktop.viewer import LEVELS, ViewerPanel, heatmap_rgba, load_view_image, window_lut
+from desktop_helpers import source_images, write_dicom
 
 
 def test_window_lut_maps_the_window_onto_the_full_grey_range():

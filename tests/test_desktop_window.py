@@ -2,29 +2,23 @@
 restart, cancel, re-threshold and export (pytest-qt, off-screen)."""
 from __future__ import annotations
 
-import os
+import csv
+import importlib.util
+import threading
+import time
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
-os.environ["PNEUMOSCAN_NO_FIRST_RUN"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
-import csv  # noqa: E402
-import importlib.util  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE  # noqa: E402
-from desktop.main_window import RESEARCH_NOTICE, MainWindow  # noqa: E402
-from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,  # noqa: E402
+from core.screening.results import AGREE, DISAGREE, NEGATIVE, POSITIVE, UNSURE
+from desktop.main_window import RESEARCH_NOTICE, MainWindow
+from desktop.results_model import (COL_AI_CALL, COL_PATIENT, COL_READER, COL_STATUS,
                                    COL_STUDY_DATE)
-from core.reading.cells import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE  # noqa: E402
-from desktop.workers import running_workers  # noqa: E402
-from desktop.settings import AppSettings  # noqa: E402
-from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,  # noqa: E402
+from core.reading.cells import FALSE_POSITIVE, NEEDS_REVIEW, TRUE_POSITIVE
+from desktop.workers import running_workers
+from desktop.settings import AppSettings
+from desktop_helpers import (PATIENT_ID, TINY_MODEL_NAME, install_model, make_study,
                              save_tiny_model)
 
 SCREEN_TIMEOUT_MS = 180_000

@@ -10,14 +10,12 @@ import logging
 import os
 import threading
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import pytest
+from PySide6.QtCore import QThreadPool
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QThreadPool  # noqa: E402
-
-from core import logs  # noqa: E402
-from desktop import workers  # noqa: E402
-from desktop.store_worker import StoreWorker  # noqa: E402
+from core import logs
+from desktop import workers
+from desktop.store_worker import StoreWorker
 
 
 @pytest.fixture
