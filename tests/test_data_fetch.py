@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import urllib.error
 import zipfile
@@ -308,9 +309,11 @@ def test_default_destination_is_where_the_model_cards_look(monkeypatch):
     from core.paths import bundle_root
 
     monkeypatch.delenv("PNEUMOSCAN_DATA", raising=False)
-    assert data_fetch.default_data_dir() == bundle_root().parent / "shared" / "data"
+    default = data_fetch.default_data_dir()
+    assert default.parent.parent == bundle_root().parent  # beside the repository, not inside it
     card = json.loads((bundle_root() / "models" / "custom_cnn.json").read_text())
-    assert "../shared/data/chest_xray/train" in card["training_command"]
+    relative = Path(os.path.relpath(default, bundle_root())).as_posix()
+    assert f"{relative}/chest_xray/train" in card["training_command"]
     monkeypatch.setenv("PNEUMOSCAN_DATA", "/somewhere/else")
     assert data_fetch.default_data_dir() == Path("/somewhere/else")
 
