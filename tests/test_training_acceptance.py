@@ -76,3 +76,40 @@ def test_a_fine_tune_on_a_tiny_folder_is_saved_not_validated_and_keeps_the_base_
     assert tuned["training_data"]["scope_check"].startswith("kept from the base model base v1")
     assert tuned["scope_detector"]["threshold"] == base["scope_detector"]["threshold"]
     assert tuned["scope_detector"]["fit_images"] == base["scope_detector"]["fit_images"]
+
+
+def test_a_threshold_the_reader_moves_is_judged_again():
+    """Saving at another threshold (the wizard) re-records the verdict and its note."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from core.models.registry import ModelCard
+    from core.training.acceptance import record_acceptance
+    from core.training.comparison import card_for_saving
+
+    labels = np.array([1] * 150 + [0] * 150)
+    probs = np.concatenate([np.linspace(0.3, 1.0, 150), np.linspace(0.0, 0.5, 150)])
+    card = ModelCard(name="m", architecture="custom_cnn", threshold=0.9, sha256="x", notes="trained here")
+    record_acceptance(card, _metrics(43, 107, 150, 0), 0.97)  # sensitivity 0.29 at 0.9
+    assert not is_validated(card) and card.notes.startswith("NOT VALIDATED")
+    outcome = SimpleNamespace(card=card, val_labels=labels, val_probs=probs, keras_model=None)
+
+    lowered = card_for_saving(outcome, "m", 2, threshold=0.25)  # every positive above it
+    assert is_validated(lowered), lowered.validation_metrics["acceptance"]
+    assert not lowered.notes.startswith("NOT VALIDATED") and lowered.notes.startswith("trained here")
+    raised = card_for_saving(outcome, "m", 2, threshold=0.95)
+    assert not is_validated(raised) and raised.notes.count("NOT VALIDATED") == 1
+
+
+def test_a_model_that_is_not_validated_cannot_become_the_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
+    from core.models.registry import ModelCard, save_model
+    from core.training.acceptance import record_acceptance
+    from engine_models import tiny_cnn
+
+    card = ModelCard(name="weak", architecture="tiny_cnn", input_size=32)
+    record_acceptance(card, _metrics(7, 7, 10, 1), 0.97)
+    save_model(tiny_cnn(32), card)
+    assert cli.main(["models", "--set-default", "weak"]) == 2
+    assert "not validated" in capsys.readouterr().err

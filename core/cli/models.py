@@ -27,8 +27,13 @@ def _change_default(args) -> int:
     import sys
 
     from core.models.registry import ModelError, find_model, set_default_model
+    from core.training.acceptance import not_validated_reason
 
     try:
+        if args.set_default:  # the default screens every study: never a model its own evidence fails
+            problem = not_validated_reason(find_model(args.set_default).card)
+            if problem:
+                raise ModelError(f"{problem}; it cannot be the default model")
         set_default_model(None if args.reset_default else args.set_default)
         print(f"default model: {find_model(None).label}")
     except ModelError as exc:

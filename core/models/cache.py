@@ -1,6 +1,6 @@
 """One cache of loaded models, shared by everything that screens with the same model.
 
-Opening a study, the fine map, the PACS listener's adapter and the wizard's comparison
+Opening a study, the PACS listener's adapter and the wizard's comparison
 all ask for "model X": loaded once, each `.keras` costs its weights in memory and a
 second or more to load. `cached_model(entry_or_name)` returns the same LoadedModel to
 every caller while the file is unchanged.

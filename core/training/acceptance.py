@@ -50,6 +50,34 @@ def acceptance_record(metrics: dict, target_sensitivity: float, held_out_counts:
                     "not below the target beyond its 95 % Wilson interval"}
 
 
+def record_acceptance(card, metrics: dict, target_sensitivity: float,
+                      held_out_counts: tuple[int, int] | None = None) -> dict:
+    """Judge `metrics` (at the card's threshold) and write the verdict into the card: the
+    acceptance record, and a NOT VALIDATED note first in its notes (an earlier verdict's note
+    is replaced, so a threshold the reader moved is judged afresh)."""
+    earlier = (card.validation_metrics or {}).get("acceptance") or {}
+    record = acceptance_record(metrics, target_sensitivity, held_out_counts)
+    card.validation_metrics["acceptance"] = record
+    notes = card.notes or ""
+    old_note = _verdict_note(earlier.get("reasons") or [])
+    if old_note and notes.startswith(old_note):
+        notes = notes[len(old_note):]
+    card.notes = _verdict_note(record["reasons"]) + notes
+    return record
+
+
+def _verdict_note(reasons: list[str]) -> str:
+    return f"{NOT_VALIDATED_NOTE}: {'; '.join(reasons)}. " if reasons else ""
+
+
+def not_validated_reason(card) -> str | None:
+    """Why a card's model may not be made active or the default (None when nothing says so)."""
+    if is_validated(card):
+        return None
+    reasons = (card.validation_metrics.get("acceptance") or {}).get("reasons") or ["its card says so"]
+    return f"{card.name} v{card.version} is not validated: {'; '.join(reasons)}"
+
+
 def is_validated(card) -> bool:
     """False only for cards that recorded a failed acceptance (older cards carry no record)."""
     record = (getattr(card, "validation_metrics", None) or {}).get("acceptance") or {}

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from core.models.calibration import apply_temperature
-from core.training.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, evidence_shortfall,
-                          metrics_with_ci, storable_threshold, threshold_for_sensitivity)
+from core.training.acceptance import record_acceptance, validation_problems
+from core.training.metrics import (binary_metrics, bootstrap_auroc_ci, confidence_intervals, metrics_with_ci,
+                                   storable_threshold, threshold_for_sensitivity)
 
 
 def score_model(entry, paths: list[str], report=None, cancel: threading.Event | None = None,
@@ -88,11 +89,12 @@ def rule_threshold(labels, probs, target: float) -> float | None:
     return proposed_threshold(storable_threshold(threshold_for_sensitivity(labels, probs, target)))
 
 
-def activation_problem(labels, target: float) -> str | None:
-    """Why the validation images are too few to make a model active (None if enough)."""
-    labels = np.asarray(labels)
-    problem = evidence_shortfall(int((labels == 1).sum()), int((labels == 0).sum()), target)
-    return None if problem is None else f"Validation has {problem}."
+def activation_problem(labels, probs, threshold: float, target: float) -> str | None:
+    """Why the validation evidence does not back making the model active at `threshold`
+    (core.training.acceptance: too few images, or sensitivity below the target); None if it does."""
+    labels, probs = _scored(labels, probs)
+    problems = validation_problems(binary_metrics(labels, probs, threshold), target)
+    return None if not problems else "Validation: " + "; ".join(problems) + "."
 
 
 # -- images a model has already seen -----------------------------------------------
@@ -182,10 +184,13 @@ def card_for_saving(outcome, name: str, version: int, threshold: float):
     metrics["best_epoch"] = trained.get("best_epoch")
     metrics["protocol"] = ("threshold picked by the reader in the training wizard; measured on all "
                            "validation images, the ones it was picked on (optimistic)")
-    card.validation_metrics = metrics
     if abs(card.threshold - chosen) > 1e-9:
         card.notes = (f"{outcome.card.notes}; threshold set to {card.threshold:g} by the reader "
                       f"in the training wizard (validation choice was {chosen:g})")
+    earlier = trained.get("acceptance")
+    card.validation_metrics = {**metrics, "acceptance": earlier} if earlier else metrics
+    if earlier:  # judged again at the reader's threshold, with training's target
+        record_acceptance(card, metrics, earlier["target_sensitivity"])
     return card
 
 

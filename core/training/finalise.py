@@ -101,15 +101,12 @@ def _scope_for(best, config: TrainConfig, train_s, train_cache, log):
 
 def _acceptance(card, metrics: dict, val_s, target: float, log) -> None:
     """Record whether the held-out evidence backs this model; say why not in the card and the log."""
-    from core.training.acceptance import NOT_VALIDATED_NOTE, acceptance_record
+    from core.training.acceptance import record_acceptance
 
     labels = np.array([s.target for s in val_s])
-    record = acceptance_record(metrics, target, (int((labels == 1).sum()), int((labels == 0).sum())))
-    card.validation_metrics["acceptance"] = record
+    record = record_acceptance(card, metrics, target, (int((labels == 1).sum()), int((labels == 0).sum())))
     if not record["validated"]:
-        reasons = "; ".join(record["reasons"])
-        card.notes = f"{NOT_VALIDATED_NOTE}: {reasons}. " + card.notes
-        log(f"not validated: {reasons}")
+        log(f"not validated: {'; '.join(record['reasons'])}")
 
 
 def finalise_outcome(best, config: TrainConfig, run_dir: Path, state: dict, train_s, train_cache, val_s, val_cache,

@@ -146,8 +146,6 @@ class ResultsPage(QWizardPage):
         self.save_label.clear()
         self.picker.set_value(proposed_threshold(outcome.card.threshold), emit=False)
         self.name_edit.setText(config.name)
-        self.activation_label.setText(self._activation_text())
-        self._set_saving_enabled(True)
         self.table.setHorizontalHeaderLabels(["New model (same rule)", f"{self._current_title()} (same rule)",
                                               "New model at your threshold"])
         self._start_scoring_current()
@@ -157,12 +155,18 @@ class ResultsPage(QWizardPage):
     def _current_title(self) -> str:
         return f"Current: {self.current_model.label}" if self.current_model else "Current model"
 
+    def _activation_problem(self) -> str | None:
+        """Why the new model, at the picked threshold, may not be made active (None: it may)."""
+        if self.outcome is None:
+            return None
+        return activation_problem(self.outcome.val_labels, self.new_probs, self.threshold, self.target)
+
     def _activation_text(self) -> str:
-        problem = activation_problem(self.outcome.val_labels, self.target)
+        problem = self._activation_problem()
         if problem is None:
             return ""
-        return (f"\"Save and make active\" is off: {problem} With so few, the numbers above cannot show "
-                "that the model is good enough to screen with. You can still save it.")
+        return (f"\"Save and make active\" is off: {problem} The numbers above cannot show that the model "
+                "is good enough to screen with. You can still save it; its card will say it is not validated.")
 
     def _start_scoring_current(self) -> None:
         if self.job is not None:
@@ -259,6 +263,9 @@ class ResultsPage(QWizardPage):
         curves.append(("new model at your threshold", PICKED_COLOR, [], [], new))
         self.figure.plot(curves, [(f"New model @ {self.threshold:.4g}", new),
                                   (f"{self._current_title()} (same rule)", current)])
+        # The verdict follows the picked threshold: sensitivity there must reach the target.
+        self.activation_label.setText(self._activation_text())
+        self._set_saving_enabled(self.saved_entry is None and self.save_job is None)
 
     def _fit_table(self) -> None:
         """Tall enough for every row and wide enough for every cell: no clipped numbers."""
@@ -291,14 +298,14 @@ class ResultsPage(QWizardPage):
     def _set_saving_enabled(self, enabled: bool) -> None:
         enabled = enabled and name_problem(self.name_edit.text()) is None
         self.save_button.setEnabled(enabled)
-        may_activate = self.outcome is not None and activation_problem(self.outcome.val_labels, self.target) is None
+        may_activate = self.outcome is not None and self._activation_problem() is None
         self.save_active_button.setEnabled(enabled and may_activate)
 
     def save(self, activate: bool = False) -> None:
         """Register the model (on a worker: a large model takes a moment to write)."""
         if self.outcome is None or self.saved_entry is not None or self.save_job is not None:
             return
-        if activate and activation_problem(self.outcome.val_labels, self.target) is not None:
+        if activate and self._activation_problem() is not None:
             return  # the button is off; a direct call must not get round the rule
         outcome, name, threshold = self.outcome, self.name_edit.text(), self.threshold
         self._set_saving_enabled(False)
