@@ -44,3 +44,11 @@ def train_counts() -> dict[str, int]:
 def fullres_dir() -> Path:
     """Full-resolution films (~1000-2900 px a side), {NORMAL,PNEUMONIA}/*.jpeg."""
     return chest_films.FULLRES
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A user data folder of the test's own (models, store, settings, logs)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
+    return home

@@ -21,12 +21,6 @@ def model_file(tmp_path_factory):
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def study(tmp_path):
     folder = tmp_path / "study"
     write_images(folder / "NORMAL", 3, seed=1)

@@ -9,12 +9,6 @@ from core import cli
 from pacs_fixtures import tiny_model_entry  # noqa: F401
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def listen(capsys, *args) -> tuple[int, str]:
     code = cli.main(["listen", *map(str, args)])
     return code, capsys.readouterr().err

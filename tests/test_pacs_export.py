@@ -14,12 +14,6 @@ from pacs_helpers import make_dataset, write_dataset
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def study(tmp_path):
     uid = generate_uid()
     folder = tmp_path / "study"

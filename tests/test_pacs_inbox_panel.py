@@ -19,12 +19,6 @@ HASH = "f" * 64
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def settings(home, tmp_path):
     qs = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     s = PacsSettings(qs)

@@ -32,12 +32,6 @@ from core.models.shipped import SHIPPED_MODELS
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return build_model("custom_cnn", input_size=32)

@@ -257,12 +257,6 @@ def test_other_models_fall_back_to_layers_by_resolution():
 # ------------------------------------------------------------- registry + screening + CLI
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def registered(home, tiny_detector):
     from core.models.registry import ModelCard, find_model, save_model, save_scope_detector
 

@@ -24,13 +24,6 @@ PER_CLASS = 15
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def current_entry(home):
     return save_current_model(home)
 

@@ -17,13 +17,6 @@ from core.training.data_sources import INIT_CURRENT, estimate_seconds
 CHECK_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
-    return home
-
-
 def wait_checked(qtbot, wizard):
     qtbot.waitUntil(lambda: wizard.data_page.check is not None and wizard.data_page.job is None,
                     timeout=CHECK_TIMEOUT_MS)

@@ -17,13 +17,6 @@ from core.training.metrics import wilson_interval
 from wizard_helpers import StubMainWindow
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
-    return home
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     return write_site_folder(tmp_path_factory.mktemp("site"))

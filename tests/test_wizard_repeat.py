@@ -25,13 +25,6 @@ REPEATS = int(os.environ.get("PNEUMOSCAN_WIZARD_REPEATS", "3"))
 PER_CLASS = 18
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("PNEUMOSCAN_HOME", str(home))
-    return home
-
-
 def tiny_labelled_folder(root, per_class: int = 18, side: int = 48):
     """NORMAL/ and PNEUMONIA/ of small synthetic films (a bright blob marks pneumonia)."""
     import cv2
