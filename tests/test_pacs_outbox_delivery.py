@@ -88,6 +88,32 @@ def test_an_outbox_from_before_the_refusal_limit_opens_and_keeps_its_items(tmp_p
     outbox.close()
 
 
+def test_outboxes_opened_at_once_on_a_new_folder_all_open(tmp_path):
+    """CI fault: the Inbox's reader and the sender opened one outbox together; both saw a column
+    missing and both added it ("duplicate column name: study")."""
+    import threading
+
+    for attempt in range(20):
+        state = tmp_path / f"state{attempt}"
+        start, errors, opened = threading.Barrier(4), [], []
+
+        def open_outbox():
+            start.wait()
+            try:
+                opened.append(Outbox(state))
+            except Exception as error:  # noqa: BLE001 - the fault under test
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_outbox) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for outbox in opened:
+            outbox.close()
+        assert errors == [], errors
+
+
 @pytest.fixture
 def panel(qtbot, tmp_path, monkeypatch, tiny_model_entry):  # noqa: F811
     monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))

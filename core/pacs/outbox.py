@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import write_atomically
+from core.sqlite_busy import retry_while_busy
 from core.pacs.nodes import Node, parse_node
 
 _SCHEMA = """
@@ -44,6 +45,7 @@ CREATE INDEX IF NOT EXISTS items_due ON items (sent, next_attempt);
 # Columns added after the first release (an outbox from before gets them on open).
 _ADDED_COLUMNS = {"refusals": "INTEGER NOT NULL DEFAULT 0", "gave_up": "REAL", "study": "TEXT NOT NULL DEFAULT ''"}
 MAX_REFUSALS = 5
+_BUSY_RETRY_S = 30.0  # opening waits this long for another opener's schema change
 
 
 @dataclass
@@ -92,15 +94,31 @@ class Outbox:
         self.base_delay, self.max_delay = float(base_delay), float(max_delay)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.directory / "outbox.sqlite3"), timeout=10.0, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        retry_while_busy(lambda: self._conn.execute("PRAGMA journal_mode=WAL"), _BUSY_RETRY_S)
         self._conn.execute("PRAGMA synchronous=FULL")  # a result must survive a power cut once queued
-        with self._lock, self._conn:
-            self._conn.executescript(_SCHEMA)
-            present = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
+        with self._lock:
+            self._upgrade_schema()
+        self.changed = threading.Event()  # set when an item is added: wakes the delivery worker
+
+    def _upgrade_schema(self) -> None:
+        """Create or upgrade the table under SQLite's write lock (BEGIN IMMEDIATE).
+
+        The Inbox's reader and the delivery worker may open one outbox at the same
+        moment; without the lock both see a column missing and both add it.
+        """
+        conn = self._conn
+        retry_while_busy(lambda: conn.execute("BEGIN IMMEDIATE"), _BUSY_RETRY_S)
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in present:
-                    self._conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-        self.changed = threading.Event()  # set when an item is added: wakes the delivery worker
+                    conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -32,12 +32,12 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from core import paths
+from core.sqlite_busy import retry_while_busy
 from core.reading.records import (RECORDED_KINDS, ROW_DECISIONS, Amendment, Decision,
                                   SignOff, utc_now as _utc_now)
 from core.reading.schema import SCHEMA_VERSION, statements
@@ -54,11 +54,6 @@ BUSY_RETRY_S = 60.0  # then whole operations are retried this long
 
 class StoreError(Exception):
     """The results store cannot be opened or used (readable message)."""
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 _SQL_CHUNK = 500  # paths per IN (...) query (SQLite's variable limit is 999 on old builds)
@@ -134,16 +129,10 @@ class ResultStore:
     def _retrying(self, operation):
         """Run `operation` (one transaction or query), retrying while the
         database is busy; any other database error becomes a StoreError."""
-        deadline = time.monotonic() + BUSY_RETRY_S
-        delay = 0.05
-        while True:
-            try:
-                return operation()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() + delay > deadline:
-                    raise StoreError(f"results store {self.db_path} is unavailable: {exc}") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        try:
+            return retry_while_busy(operation, BUSY_RETRY_S)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"results store {self.db_path} is unavailable: {exc}") from None
 
     def _write(self, sql: str, params=()) -> sqlite3.Cursor:
         """One statement in its own committed transaction (busy: retried)."""
