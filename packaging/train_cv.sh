@@ -4,12 +4,13 @@
 # interrupted fold resumes from its last epoch. In the background on a shared CPU:
 #   nohup bash packaging/train_cv.sh > runs/cv/log.txt 2>&1 &
 # The figures in the README and docs/cv_recipe_selection.json came from exactly these
-# settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, baseline then mixup per fold.
+# settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, the recipes in order per fold.
+# RECIPES picks them (default: every candidate; finished ones are skipped).
 set -eu
 DATA=${DATA:-../shared/data/chest_xray/train}
 OUT=${OUT:-runs/cv}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-"$PY" bench/cross_validate.py run --folder "$DATA" --out "$OUT" --recipes baseline mixup \
+"$PY" bench/cross_validate.py run --folder "$DATA" --out "$OUT" --recipes ${RECIPES:-baseline mixup ema thorax} \
     --folds "${FOLDS:-3}" --epochs "${EPOCHS:-3}" --input-size "${SIZE:-96}"
 "$PY" bench/cross_validate.py summary --out "$OUT" > "$OUT/summary.json"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.models.lung_fields import estimate_lung_fields, heat_outside, prior_mask
+from core.models.lung_fields import (THORAX_MARGIN, crop_to_thorax, estimate_lung_fields, heat_outside,
+                                     prior_mask, thorax_box)
 
 
 def _synthetic_chest(size: int = 224):
@@ -46,3 +47,21 @@ def test_heat_outside_share_and_peak():
     share, peak_outside = heat_outside(heat, mask)
     assert share == 0.75 and peak_outside is True
     assert heat_outside(np.zeros((10, 10), np.float32), mask) == (None, None)
+
+
+def test_the_thorax_box_holds_the_lungs_and_leaves_the_abdomen_and_air_out():
+    image, truth = _synthetic_chest()
+    top, bottom, left, right = thorax_box(image)
+    ys, xs = np.nonzero(truth)
+    size = image.shape[0]
+    slack = round(THORAX_MARGIN * size) + 4  # the margin plus the estimate's own widening
+    assert top <= ys.min() and bottom > ys.max() and left <= xs.min() and right > xs.max()
+    assert top >= ys.min() - slack - 8 and bottom <= ys.max() + slack + 8
+    assert bottom < 0.85 * size  # most of the abdomen below the diaphragm is cut
+    crop = crop_to_thorax((image * 255).astype(np.uint8)[..., None], 64)
+    assert crop.shape == (64, 64, 1) and crop.dtype == np.uint8
+
+
+def test_no_crop_when_only_the_prior_was_found():
+    flat = np.full((200, 160), 0.5, np.float32)
+    assert thorax_box(flat) == (0, 200, 0, 160)

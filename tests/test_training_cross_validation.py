@@ -97,3 +97,23 @@ def test_a_finished_fold_is_not_rerun_and_an_interrupted_one_resumes(tmp_path, m
     assert any("resuming after epoch 1" in m for m in said)
     assert json.loads(written[0].read_text())["epochs"] == 2
     assert json.loads(result_path(config, "baseline", 0).read_text()) == first
+
+
+def test_the_weight_averaging_and_thorax_candidates_run_on_the_same_folds(tmp_path):
+    folder = copy_small_study(tmp_path / "data", per_class=12)
+    config = CVConfig(folder=str(folder), out_dir=str(tmp_path / "cv"), folds=2, epochs=1, input_size=32,
+                      batch_size=8)
+    said = []
+    written = run_protocol(config, ["ema", "thorax"], only_folds=[0], log=said.append)
+    assert written == [result_path(config, "ema", 0), result_path(config, "thorax", 0)]
+    for path in written:
+        assert 0.0 <= json.loads(path.read_text())["auroc"] <= 1.0
+    thorax = np.load(tmp_path / "cv" / "cache_32_thorax.npy")
+    assert thorax.shape[1:3] == (32, 32) and (tmp_path / "cv" / "cache_32.npy").is_file()  # each view its own
+    assert any("(thorax)" in m for m in said)
+
+
+def test_an_unknown_recipe_is_refused_with_the_known_ones(tmp_path):
+    config = CVConfig(folder=str(tmp_path), out_dir=str(tmp_path / "cv"))
+    with pytest.raises(ValueError, match="known: baseline, mixup, ema, thorax"):
+        run_protocol(config, ["swa"], log=lambda m: None)

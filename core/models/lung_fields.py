@@ -143,3 +143,29 @@ def heat_outside(heat: np.ndarray, mask: np.ndarray) -> tuple[float | None, bool
     outside = float(heat[~mask].sum()) / total
     peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
     return outside, not bool(mask[peak])
+
+
+
+THORAX_MARGIN = 0.04  # of the image, added on each side of the lung fields' box
+
+
+def thorax_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): the estimated lung fields widened by THORAX_MARGIN; the
+    whole image when only the prior was found (a crop from a guess could cut real anatomy)."""
+    mask, used_prior = estimate_lung_fields(image)
+    rows, cols = mask.shape
+    if used_prior:
+        return 0, rows, 0, cols
+    ys, xs = np.nonzero(mask)
+    dy, dx = round(THORAX_MARGIN * rows), round(THORAX_MARGIN * cols)
+    return (max(0, int(ys.min()) - dy), min(rows, int(ys.max()) + 1 + dy),
+            max(0, int(xs.min()) - dx), min(cols, int(xs.max()) + 1 + dx))
+
+
+def crop_to_thorax(image: np.ndarray, size: int) -> np.ndarray:
+    """The thorax of `image` (rows x cols [x 1]) stretched to size x size (as every film is
+    to the model's square input), same dtype and channels."""
+    top, bottom, left, right = thorax_box(image)
+    crop = cv2.resize(np.ascontiguousarray(image[top:bottom, left:right]), (size, size),
+                      interpolation=cv2.INTER_AREA)
+    return crop.reshape((size, size) + tuple(np.asarray(image).shape[2:]))

@@ -39,7 +39,15 @@ from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
 RECIPES = {
     "baseline": {},  # the v2 recipe: percentile stretch + acquisition augmentation
     "mixup": {"mixup_alpha": 0.2},
+    # Weight averaging (Polyak / EMA of the weights, Keras' use_ema): flatter minima, often a gain off-site.
+    "ema": {"ema_momentum": 0.99},
+    # Train and score on the thorax cropped from the image itself (core.models.lung_fields.thorax_box),
+    # so framing, shoulders and burned-in markers weigh less.
+    "thorax": {"input_view": "thorax"},
 }
+# Recipe keys the protocol handles itself (not TrainConfig fields).
+CV_ONLY = ("ema_momentum", "input_view")
+VIEWS = ("full", "thorax")
 BASELINE = "baseline"
 
 
@@ -125,10 +133,11 @@ def _train_config(config: CVConfig, recipe: str, run_dir: Path):
 
     return TrainConfig(folder=config.folder, name=f"cv-{recipe}", epochs=config.epochs,
                        batch_size=config.batch_size, input_size=config.input_size, seed=config.seed,
-                       run_dir=str(run_dir), patience=config.epochs + 1, **RECIPES[recipe])
+                       run_dir=str(run_dir), patience=config.epochs + 1,
+                       **{k: v for k, v in RECIPES[recipe].items() if k not in CV_ONLY})
 
 
-def _fit_fold(train_config, cache, targets, run_dir: Path, log):
+def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: float = 0.0):
     """Train for exactly `epochs` epochs (no early stopping: equal epochs for every
     recipe), checkpointing after each so an interrupted fold resumes."""
     import keras
@@ -147,7 +156,7 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log):
         state = {"epoch": 0, "seconds": []}
         keras.utils.set_random_seed(train_config.seed)
         model = build_for_training(train_config)
-        compile_for_training(model, train_config, steps)
+        compile_for_training(model, train_config, steps, ema_momentum=ema_momentum)
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -170,19 +179,25 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log):
     return model, state
 
 
-def load_cache(config: CVConfig, samples: list, log) -> np.ndarray:
-    """Decode the training folder once at the protocol's size (cache.npy beside the results)."""
+def load_cache(config: CVConfig, samples: list, log, view: str = "full") -> np.ndarray:
+    """Decode the training folder once at the protocol's size (cache_<size>[_<view>].npy beside
+    the results). The thorax view is cropped from a decode at twice the size, then resized."""
+    from core.models.lung_fields import crop_to_thorax
     from core.training.trainer import decode_samples
 
-    path = Path(config.out_dir) / f"cache_{config.input_size}.npy"
+    suffix = "" if view == "full" else f"_{view}"
+    path = Path(config.out_dir) / f"cache_{config.input_size}{suffix}.npy"
     if path.is_file():
         cache = np.load(path)
         if len(cache) == len(samples):
             return cache
-    log(f"decoding {len(samples)} images at {config.input_size}px ...")
-    cache, kept, unreadable = decode_samples(samples, config.input_size)
+    size = config.input_size if view == "full" else 2 * config.input_size
+    log(f"decoding {len(samples)} images at {size}px ({view}) ...")
+    cache, kept, unreadable = decode_samples(samples, size)
     if unreadable:
         raise ValueError(f"{len(unreadable)} unreadable training images (first: {unreadable[0]})")
+    if view == "thorax":
+        cache = np.stack([crop_to_thorax(image, config.input_size) for image in cache])
     np.save(path, cache)
     return cache
 
@@ -197,6 +212,9 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
     from core.training.trainer import forward_for
 
     unknown = [r for r in recipes if r not in RECIPES]
+    bad_views = {RECIPES[r].get("input_view") for r in recipes if r in RECIPES} - {None, *VIEWS}
+    if bad_views:
+        raise ValueError(f"unknown input view(s) {', '.join(sorted(bad_views))}")
     if unknown:
         raise ValueError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     out = Path(config.out_dir)
@@ -204,7 +222,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
     _atomic_json(out / "protocol.json", dataclasses.asdict(config))
     samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
     folds = load_or_make_folds(config, samples)
-    cache = load_cache(config, samples, log)
+    caches = {}  # view -> decoded images, loaded when a recipe first needs it
     targets = np.array([s.target for s in samples])
     written = []
     for fold, held in enumerate(folds):
@@ -218,7 +236,12 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
             run_dir = out / "runs" / f"{recipe}-fold{fold}"
             run_dir.mkdir(parents=True, exist_ok=True)
             train_config = _train_config(config, recipe, run_dir)
-            model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log)
+            view = RECIPES[recipe].get("input_view", "full")
+            if view not in caches:
+                caches[view] = load_cache(config, samples, log, view)
+            cache = caches[view]
+            model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log,
+                                     RECIPES[recipe].get("ema_momentum", 0.0))
             scores = score_held_out(forward_for(model), cache[held], [samples[i] for i in held])
             _atomic_json(target, {"recipe": recipe, "fold": fold, "overrides": RECIPES[recipe],
                                   "epochs": state["epoch"], "epoch_seconds": state["seconds"],

@@ -83,7 +83,9 @@ def adapt_batchnorm(model, steps_per_epoch: int) -> None:
             layer.momentum = min(layer.momentum, 0.9)
 
 
-def compile_for_training(model, config: TrainConfig, steps_per_epoch: int) -> None:
+def compile_for_training(model, config: TrainConfig, steps_per_epoch: int, ema_momentum: float = 0.0) -> None:
+    """AdamW on a warm-up + cosine schedule. `ema_momentum` > 0 (cross-validation candidates
+    only): the optimizer keeps an EMA of the weights, which end of `fit` copies into the model."""
     import keras
 
     adapt_batchnorm(model, steps_per_epoch)
@@ -93,7 +95,8 @@ def compile_for_training(model, config: TrainConfig, steps_per_epoch: int) -> No
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.lr * 0.1, decay_steps=max(1, total - warmup),
         alpha=0.01, warmup_target=config.lr, warmup_steps=warmup)
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
+                                       use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99)
     model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy())
     # Label smoothing is applied to the targets by the data pipeline (AugmentedBatches).
 
