@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         for signal in (self.signals.rowsChanged, self.signals.thresholdChanged, self.signals.filterChanged,
                        self.signals.decisionChanged, self.signals.signOffChanged):
             signal.connect(self.schedule_refresh)
+        self.signals.thresholdChanged.connect(lambda value: self.threshold_control.set_value(value, emit=False))
         self.signals.queueChanged.connect(self._on_queue_changed)
         self.signals.cursorChanged.connect(self._on_cursor)
         self.signals.decisionChanged.connect(self._on_decision)
@@ -152,14 +153,12 @@ class MainWindow(QMainWindow):
         """Make model `label` ("name vN") the active one, e.g. one the training wizard just saved."""
         self.models.select(label)
 
-    @property
-    def current_entry(self):
-        return self.models.current
+    current_entry = property(lambda self: self.models.current)
 
     def _on_model(self, entry, reader_chose: bool) -> None:
         """Another model in use: its threshold, the Inbox's AI column, and the study screened by it."""
         self.inbox.set_model_hash(entry.card.sha256)
-        self.set_threshold(entry.card.threshold)
+        self.set_threshold(entry.card.threshold, by_reader=False)
         first = not self._had_model
         self._had_model = True
         if self.study_folder is not None and not self._pending_study and (reader_chose or not first):
@@ -232,9 +231,7 @@ class MainWindow(QMainWindow):
         if not running:
             self.status.stopped()
 
-    @property
-    def is_screening(self) -> bool:
-        return self.screening.running
+    is_screening = property(lambda self: self.screening.running)
 
     def on_job_event(self, event: str, payload) -> None:
         if event == job_events.SCANNED:
@@ -289,14 +286,14 @@ class MainWindow(QMainWindow):
 
     # -- the session's state on screen ------------------------------------------
 
-    @property
-    def threshold(self) -> float:
-        return self.session.threshold
+    threshold = property(lambda self: self.session.threshold)
 
     @Slot(float)
-    def set_threshold(self, value: float) -> None:
-        """Re-label everything at a new threshold; the model is not re-run."""
-        self.session.set_threshold(value)
+    def set_threshold(self, value: float, by_reader: bool = True) -> None:
+        """Re-label everything at a new threshold; the model is not re-run (refused once signed off)."""
+        refused = self.session.set_threshold(value, by_reader)
+        if refused:
+            self.statusBar().showMessage(f"Threshold not changed: {refused}", 10_000)
         self.threshold_control.set_value(self.session.threshold, emit=False)
         self.refresh()
 

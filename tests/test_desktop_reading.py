@@ -380,6 +380,7 @@ def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, h
     assert "images that need review are undecided" in questions[-1]
     assert "out-of-scope images are neither confirmed nor screened anyway" in questions[-1]
     assert window.session.signed_off is None
+    window.set_threshold(0.42)  # signed at a threshold of the reader's choosing
     answers.append(True)
     window.toggle_sign_off()
     qtbot.waitUntil(lambda: window.session.signed_off is not None)
@@ -402,12 +403,16 @@ def test_sign_off_asks_is_read_only_until_amended_and_is_kept_per_study(qtbot, h
     assert window.reading_bar.cue.text().startswith("Decision keys locked")
     window.start_screening(use_stored=False)
     assert window.messages[-1].startswith("Cannot screen again: the study is signed off")
+    window.threshold_control.set_value(0.9)  # the signed calls are not re-labelled
+    assert window.session.threshold == pytest.approx(0.42) and window.threshold_control.value() == pytest.approx(0.42)
+    assert window.statusBar().currentMessage().startswith("Threshold not changed: the study is signed off")
     window.close()
 
     again = open_window(qtbot, studies["b"], store_path)
     qtbot.waitUntil(lambda: again.session.signed_off is not None)
     again.refresh()
     assert again.session.signed_off.reader == "Dr Reader" and again.session.signed_off.images == 5
+    assert again.session.threshold == pytest.approx(0.42) and again.threshold_control.value() == pytest.approx(0.42)
     assert AppSettings().reader_name == "Dr Reader"  # the settings keep the reader
     again.toggle_sign_off()  # amend: asks why, records it
     qtbot.waitUntil(lambda: again.session.signed_off is None)

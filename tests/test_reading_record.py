@@ -154,6 +154,29 @@ def test_sign_off_records_what_it_was_signed_with_and_the_study_is_read_only_unt
     assert amendments[0].signoff_id == signoffs[0].id and amendments[0].reader == "Dr A"
 
 
+def test_the_threshold_of_a_signed_off_study_holds_until_it_is_amended(study, store):
+    # The calls a reader signed are the calls at the signed threshold: moving it afterwards
+    # re-labelled the study under the same "Signed off ... threshold 0.500" line.
+    session = opened(study, store)
+    _, keys, _, _ = study
+    session.add_results([make_result(keys["later.png"], 0.3)])
+    assert session.set_threshold(0.4) is None and session.sign_off() is None
+    assert "Amend" in session.set_threshold(0.7) and session.threshold == 0.4
+    assert session.set_threshold(0.4) is None  # the same value is no change
+
+    # Opened again later (a fresh session at the model's own threshold): the signed one comes back.
+    again = opened(study, store)
+    assert again.threshold == 0.5
+    again.set_signed_off(store.study_sign_off(study[0]))
+    assert again.threshold == 0.4 and "Amend" in again.set_threshold(0.5)
+    # ... but not for another model's results: those were never signed.
+    other = opened(study, store)
+    other.model_label = "m v2"
+    other.set_signed_off(store.study_sign_off(study[0]))
+    assert other.threshold == 0.5
+    assert again.amend("recalibrated") is None and again.set_threshold(0.5) is None and again.threshold == 0.5
+
+
 def test_counts_add_up_after_every_kind_of_action(study, store):
     # Reported: Screen anyway on a true negative took TN 132 -> 133 while "Out of scope" stayed: 407 of 406.
     session = opened(study, store)

@@ -66,9 +66,7 @@ class ReadingSession:
 
     # -- the study -----------------------------------------------------------
 
-    @property
-    def folder(self) -> Path | None:
-        return self._table.folder
+    folder = property(lambda self: self._table.folder)  # Path | None
 
     def open_study(self, folder, files=(), truth: dict | None = None, patients: dict | None = None) -> None:
         """A new study: every file is a row (unscreened); filters, queue, undo and sign-off start afresh."""
@@ -106,6 +104,9 @@ class ReadingSession:
     def set_signed_off(self, sign_off, amendments=None) -> None:
         """The study's sign-off (None: open); `amendments` None reads them from the store."""
         self.record = SignOffRecord(sign_off, list(amendments if amendments is not None else self.record.amendments))
+        signed_at = self.record.threshold_for(self.model_label)
+        if signed_at is not None and abs(signed_at - self._threshold) > 1e-12:
+            self._relabel(signed_at)  # this model's calls as they were signed
         self._emit(SIGNOFF, sign_off)
         if amendments is None and self.folder is not None:
             folder = self.folder
@@ -236,17 +237,21 @@ class ReadingSession:
 
     # -- threshold -----------------------------------------------------------
 
-    @property
-    def threshold(self) -> float:
-        return self._threshold
+    threshold = property(lambda self: self._threshold)
 
-    def set_threshold(self, value: float) -> None:
-        """Re-label every row; the model is not re-run. An open queue is rebuilt, keeping the cursor."""
+    def set_threshold(self, value: float, by_reader: bool = True) -> str | None:
+        """Re-label every row (the model is not re-run; an open queue is rebuilt). Returns why not: the
+        calls of a signed-off study are what was signed (`by_reader=False`: another model's own)."""
         value = float(value)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {value}")
         if abs(value - self._threshold) < 1e-12:
-            return
+            return None
+        if by_reader and self.record.read_only:
+            return self.record.read_only_reason
+        self._relabel(value)
+
+    def _relabel(self, value: float) -> None:
         self._threshold = value
         self._changed_all()
         if self._nav.queue_kind is not None:

@@ -23,6 +23,13 @@ class SignOffRecord:
             return None
         return f"the study is {self.current.text()[0].lower()}{self.current.text()[1:]}: choose Amend to change it"
 
+    def threshold_for(self, model_label: str) -> float | None:
+        """The threshold the current sign-off was made at, when it was made with this model."""
+        current = self.current
+        if current is None or current.threshold is None or current.model != model_label:
+            return None
+        return float(current.threshold)
+
     def amended(self, amendment) -> "SignOffRecord":
         return SignOffRecord(None, [*self.amendments, amendment])
 
