@@ -108,6 +108,7 @@ def test_the_weight_averaging_and_thorax_candidates_run_on_the_same_folds(tmp_pa
     assert written == [result_path(config, "ema", 0), result_path(config, "thorax", 0)]
     for path in written:
         assert 0.0 <= json.loads(path.read_text())["auroc"] <= 1.0
+    assert all((tmp_path / "cv" / "runs" / f"{r}-fold0" / "final.keras").is_file() for r in ("ema", "thorax"))
     thorax = np.load(tmp_path / "cv" / "cache_32_thorax.npy")
     assert thorax.shape[1:3] == (32, 32) and (tmp_path / "cv" / "cache_32.npy").is_file()  # each view its own
     assert any("(thorax)" in m for m in said)
@@ -117,3 +118,26 @@ def test_an_unknown_recipe_is_refused_with_the_known_ones(tmp_path):
     config = CVConfig(folder=str(tmp_path), out_dir=str(tmp_path / "cv"))
     with pytest.raises(ValueError, match="known: baseline, mixup, ema, thorax"):
         run_protocol(config, ["swa"], log=lambda m: None)
+
+
+def test_where_the_heat_sits_is_measured_per_finished_fold(tmp_path):
+    from core.training.cv_heatmaps import heat_path, run_heat, summarise_heat
+
+    folder = copy_small_study(tmp_path / "data", per_class=12)
+    config = CVConfig(folder=str(folder), out_dir=str(tmp_path / "cv"), folds=2, epochs=1, input_size=32,
+                      batch_size=8)
+    run_protocol(config, ["baseline"], only_folds=[0], log=lambda m: None)
+    assert run_heat(config, ["baseline", "ema"], log=lambda m: None) == [heat_path(config, "baseline", 0)]
+    measured = json.loads(heat_path(config, "baseline", 0).read_text())
+    assert measured["n"] == len(make_folds_of(config)[0]) and measured["view"] == "full"
+    for key in ("mean_share_outside", "peak_outside_rate", "uniform_map_share_outside"):
+        assert measured[key] is None or 0.0 <= measured[key] <= 1.0
+    assert run_heat(config, ["baseline"], log=lambda m: None) == []  # measured once
+    assert summarise_heat(config.out_dir)["baseline"]["folds"] == [0]
+
+
+def make_folds_of(config):
+    from core.training.cross_validation import load_or_make_folds
+    from core.training.dataset import labelled_samples
+
+    return load_or_make_folds(config, sorted(labelled_samples(config.folder), key=lambda s: s.path))

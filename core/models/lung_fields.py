@@ -145,7 +145,6 @@ def heat_outside(heat: np.ndarray, mask: np.ndarray) -> tuple[float | None, bool
     return outside, not bool(mask[peak])
 
 
-
 THORAX_MARGIN = 0.04  # of the image, added on each side of the lung fields' box
 
 

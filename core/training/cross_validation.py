@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 
 from core.training import dataset as ds_mod
 from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
+from core.training.run_config import atomic_json, atomic_save
 
 # Recipe name -> TrainConfig fields that differ from the v2 recipe.
 RECIPES = {
@@ -62,12 +62,6 @@ class CVConfig:
     seed: int = 0
 
 
-def _atomic_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def is_viral(path: str) -> bool:
     return "virus" in Path(path).name.lower()
 
@@ -91,7 +85,7 @@ def load_or_make_folds(config: CVConfig, samples: list) -> list[np.ndarray]:
         index = {p: i for i, p in enumerate(paths)}
         return [np.array([index[p] for p in fold]) for fold in data["held_out"]]
     folds = make_folds(samples, config.folds, config.seed)
-    _atomic_json(path, {"seed": config.seed, "folds": config.folds, "method": "StratifiedGroupKFold by patient",
+    atomic_json(path, {"seed": config.seed, "folds": config.folds, "method": "StratifiedGroupKFold by patient",
                         "held_out": [[paths[i] for i in fold] for fold in folds]})
     return folds
 
@@ -165,17 +159,21 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: fl
         def on_epoch_end(self, epoch, logs=None):
             state["epoch"] = epoch + 1
             state["seconds"].append(time.monotonic() - self.started)
-            tmp = run_dir / ".tmp-last.keras"
-            self.model.save(tmp)
-            os.replace(tmp, last)
-            _atomic_json(state_path, state)
+            atomic_save(self.model, last)
+            atomic_json(state_path, state)
             log(f"{run_dir.name}: epoch {epoch + 1}/{train_config.epochs} loss {logs.get('loss', float('nan')):.4f} "
                 f"({state['seconds'][-1]:.0f} s)")
 
+    final = run_dir / "final.keras"  # what was scored: after fit, with averaged weights where EMA is on
     if state["epoch"] < train_config.epochs:
         model.fit(make_train_dataset(cache, targets, train_config, state["epoch"]), epochs=train_config.epochs,
                   initial_epoch=state["epoch"], callbacks=[Checkpoint()], verbose=0, shuffle=False,
                   class_weight=class_weights(targets) if train_config.class_weighting else None)
+    elif final.is_file():
+        return keras.models.load_model(final, compile=False, safe_mode=True), state
+    elif ema_momentum > 0:  # cut between the last epoch and the save: average from the optimizer's copy
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    atomic_save(model, final)
     return model, state
 
 
@@ -219,7 +217,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
         raise ValueError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     out = Path(config.out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    _atomic_json(out / "protocol.json", dataclasses.asdict(config))
+    atomic_json(out / "protocol.json", dataclasses.asdict(config))
     samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
     folds = load_or_make_folds(config, samples)
     caches = {}  # view -> decoded images, loaded when a recipe first needs it
@@ -243,7 +241,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
             model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log,
                                      RECIPES[recipe].get("ema_momentum", 0.0))
             scores = score_held_out(forward_for(model), cache[held], [samples[i] for i in held])
-            _atomic_json(target, {"recipe": recipe, "fold": fold, "overrides": RECIPES[recipe],
+            atomic_json(target, {"recipe": recipe, "fold": fold, "overrides": RECIPES[recipe],
                                   "epochs": state["epoch"], "epoch_seconds": state["seconds"],
                                   "train_images": int(len(train_idx)), **scores})
             log(f"{recipe} fold {fold}: AUROC {scores['auroc']:.4f}, shifted {scores['shifted_auroc_mean']:.4f}, "
