@@ -62,6 +62,21 @@ def test_the_thorax_box_holds_the_lungs_and_leaves_the_abdomen_and_air_out():
     assert crop.shape == (64, 64, 1) and crop.dtype == np.uint8
 
 
+def test_a_lung_the_estimate_misses_is_not_cropped_away(monkeypatch):
+    # A consolidated lung is as bright as soft tissue: the estimate may find the other side
+    # only, and a crop to that side would cut the finding off.
+    import core.models.lung_fields as lung_fields
+
+    image, truth = _synthetic_chest()
+    size = image.shape[0]
+    one_side = truth.copy()
+    one_side[:, size // 2:] = False
+    monkeypatch.setattr(lung_fields, "estimate_lung_fields", lambda image: (one_side, False))
+    _, _, left, right = thorax_box(image)
+    xs = np.nonzero(truth)[1]
+    assert left <= xs.min() and right > xs.max()
+
+
 def test_no_crop_when_only_the_prior_was_found():
     flat = np.full((200, 160), 0.5, np.float32)
     assert thorax_box(flat) == (0, 200, 0, 160)

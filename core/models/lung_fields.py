@@ -149,16 +149,23 @@ THORAX_MARGIN = 0.04  # of the image, added on each side of the lung fields' box
 
 
 def thorax_box(image: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right): the estimated lung fields widened by THORAX_MARGIN; the
-    whole image when only the prior was found (a crop from a guess could cut real anatomy)."""
+    """(top, bottom, left, right): the estimated lung fields widened by THORAX_MARGIN and made
+    symmetric about the image's centre column; the whole image when only the prior was found.
+
+    The estimate misses a consolidated lung (dense lung is as bright as soft tissue): on a
+    pneumonia film it may find one side only, and a crop to that side would cut away the
+    very finding. Mirroring keeps both sides; a crop from a guess could cut anatomy, so the
+    prior crops nothing."""
     mask, used_prior = estimate_lung_fields(image)
     rows, cols = mask.shape
     if used_prior:
         return 0, rows, 0, cols
     ys, xs = np.nonzero(mask)
     dy, dx = round(THORAX_MARGIN * rows), round(THORAX_MARGIN * cols)
+    left, right = int(xs.min()), int(xs.max()) + 1
+    left, right = min(left, cols - right), max(right, cols - left)
     return (max(0, int(ys.min()) - dy), min(rows, int(ys.max()) + 1 + dy),
-            max(0, int(xs.min()) - dx), min(cols, int(xs.max()) + 1 + dx))
+            max(0, left - dx), min(cols, right + dx))
 
 
 def crop_to_thorax(image: np.ndarray, size: int) -> np.ndarray:
