@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from core import paths
-from core.sqlite_busy import retry_while_busy
 from core.reading.records import (RECORDED_KINDS, ROW_DECISIONS, Amendment, Decision,
                                   SignOff, utc_now as _utc_now)
 from core.reading.schema import SCHEMA_VERSION, statements
 from core.screening.results import SCREEN_ANYWAY, ScreenResult, reader_label
+from core.sqlite_busy import retry_while_busy
 
 __all__ = ["SCHEMA_VERSION", "Amendment", "Decision", "ResultStore", "SignOff", "StoreError"]
 
