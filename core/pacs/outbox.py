@@ -108,17 +108,13 @@ class Outbox:
         """
         conn = self._conn
         retry_while_busy(lambda: conn.execute("BEGIN IMMEDIATE"), _BUSY_RETRY_S)
-        try:
+        with conn:  # commits, or rolls back on any error
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             present = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in present:
                     conn.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         with self._lock:
