@@ -4,12 +4,15 @@
         [--recipes baseline mixup] [--folds 3] [--epochs 4] [--input-size 128]
     python bench/cross_validate.py summary --out runs/cv [--markdown]
     python bench/cross_validate.py heat --out runs/cv [--recipes ...]
+    python bench/cross_validate.py occlusion --out runs/cv [--recipes ...]
 
 `run` trains each unfinished (recipe, fold) and writes runs/cv/results/<recipe>-fold<k>.json
 as each finishes (core.training.cross_validation); run it again to resume. `summary`
 prints means with 95 % t intervals across folds and paired gains against the baseline.
 `heat` measures where each finished fold's Grad-CAM heat sits on its held-out images
 (core.training.cv_heatmaps: share outside the estimated lung fields) and prints the means.
+`occlusion` scores each finished full-film fold with the frame around the thorax hidden,
+and with the thorax hidden (core.training.cv_occlusion), and prints the mean AUROCs.
 """
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ def main(argv=None) -> int:
     run.add_argument("--epochs", type=int, default=4)
     run.add_argument("--input-size", type=int, default=128)
     run.add_argument("--seed", type=int, default=0)
-    heat = sub.add_parser("heat")
-    heat.add_argument("--out", required=True)
-    heat.add_argument("--recipes", nargs="+")
+    for name in ("heat", "occlusion"):
+        measure = sub.add_parser(name)
+        measure.add_argument("--out", required=True)
+        measure.add_argument("--recipes", nargs="+")
     summary = sub.add_parser("summary")
     summary.add_argument("--out", required=True)
     summary.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
@@ -56,17 +60,19 @@ def main(argv=None) -> int:
         except ValueError as exc:
             print(json.dumps({"error": str(exc)}))
             return 2
-    if args.command == "heat":
+    if args.command in ("heat", "occlusion"):
+        from core.training import cv_heatmaps, cv_occlusion
         from core.training.cross_validation import RECIPES, CVConfig
-        from core.training.cv_heatmaps import run_heat, summarise_heat
 
+        run, summarise_measure = {"heat": (cv_heatmaps.run_heat, cv_heatmaps.summarise_heat),
+                                  "occlusion": (cv_occlusion.run_occlusion, cv_occlusion.summarise_occlusion)}[args.command]
         protocol = Path(args.out) / "protocol.json"
         if not protocol.is_file():
             print(json.dumps({"error": f"no cross-validation in {args.out} (run it first)"}))
             return 2
         config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
-        run_heat(config, args.recipes or list(RECIPES), log=lambda m: print(m, file=sys.stderr, flush=True))
-        print(json.dumps(summarise_heat(args.out), indent=1))
+        run(config, args.recipes or list(RECIPES), log=lambda m: print(m, file=sys.stderr, flush=True))
+        print(json.dumps(summarise_measure(args.out), indent=1))
         return 0
     if getattr(args, "markdown", False):
         print(markdown_table(summarise(args.out)))

@@ -33,6 +33,7 @@ import numpy as np
 
 from core.training import dataset as ds_mod
 from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
+from core.training.metrics import auroc
 from core.training.run_config import atomic_json, atomic_save
 
 # Recipe name -> TrainConfig fields that differ from the v2 recipe.
@@ -89,13 +90,6 @@ def load_or_make_folds(config: CVConfig, samples: list) -> list[np.ndarray]:
     return folds
 
 
-def _auroc(labels, probs) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    return float(roc_auc_score(labels, probs)) if len(set(labels.tolist())) == 2 else None
-
-
 def score_held_out(forward, cache: np.ndarray, samples: list) -> dict:
     """AUROC as is, on each shifted copy, viral-vs-normal, and with TTA, for one fold's held-out images."""
     from core.training.trainer import predict_cache
@@ -107,17 +101,17 @@ def score_held_out(forward, cache: np.ndarray, samples: list) -> dict:
     tta_views = {name: (plain if name == "identity" else predict_cache(forward, shifted(cache, name, TTA_VIEWS)))
                  for name in TTA_VIEWS}
     tta = np.mean(list(tta_views.values()), axis=0)
-    shift_aurocs = {name: _auroc(labels, p) for name, p in shift_probs.items()}
+    shift_aurocs = {name: auroc(labels, p) for name, p in shift_probs.items()}
     return {
         "n": int(len(labels)), "positives": int(labels.sum()), "viral": int((hard & (labels == 1)).sum()),
-        "auroc": _auroc(labels, plain),
+        "auroc": auroc(labels, plain),
         "shifted_auroc": shift_aurocs,
         "shifted_auroc_mean": float(np.mean(list(shift_aurocs.values()))),
-        "viral_vs_normal_auroc": _auroc(labels[hard], plain[hard]),
-        "viral_vs_normal_shifted_auroc_mean": float(np.mean([_auroc(labels[hard], p[hard])
+        "viral_vs_normal_auroc": auroc(labels[hard], plain[hard]),
+        "viral_vs_normal_shifted_auroc_mean": float(np.mean([auroc(labels[hard], p[hard])
                                                              for p in shift_probs.values()])),
-        "tta_auroc": _auroc(labels, tta),
-        "tta_viral_vs_normal_auroc": _auroc(labels[hard], tta[hard]),
+        "tta_auroc": auroc(labels, tta),
+        "tta_viral_vs_normal_auroc": auroc(labels[hard], tta[hard]),
     }
 
 

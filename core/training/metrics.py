@@ -6,16 +6,22 @@ import math
 import numpy as np
 
 
+def auroc(labels, probabilities) -> float | None:
+    """Area under the ROC curve; None unless both classes are present."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype=int)
+    return float(roc_auc_score(y, np.asarray(probabilities, dtype=float))) if len(np.unique(y)) == 2 else None
+
+
 def binary_metrics(labels, probabilities, threshold: float) -> dict:
     """Confusion-matrix metrics at `threshold` (labels: 1 = pneumonia)."""
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
-                                 precision_score, recall_score, roc_auc_score)
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
     y = np.asarray(labels, dtype=int)
     p = np.asarray(probabilities, dtype=float)
     pred = (p >= threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
-    both_classes = len(np.unique(y)) == 2
     return {
         "n": int(len(y)),
         "threshold": float(threshold),
@@ -25,7 +31,7 @@ def binary_metrics(labels, probabilities, threshold: float) -> dict:
         "precision": float(precision_score(y, pred, zero_division=0)) if tp + fp else None,
         "npv": float(precision_score(1 - y, 1 - pred, zero_division=0)) if tn + fn else None,
         "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else None,
-        "auroc": float(roc_auc_score(y, p)) if both_classes else None,
+        "auroc": auroc(y, p),
         "tn": tn, "fp": fp, "fn": fn, "tp": tp,
     }
 
