@@ -4,7 +4,9 @@
 # interrupted fold resumes from its last epoch. In the background on a shared CPU:
 #   nohup bash packaging/train_cv.sh > runs/cv/log.txt 2>&1 &
 # The figures in the README and docs/cv_recipe_selection.json came from exactly these
-# settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, the recipes in order per fold.
+# settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, the recipes in order per fold;
+# the 6-epoch check with OUT=runs/cv6 EPOCHS=6 RECIPES="baseline thorax mixup" (folds.json copied
+# from runs/cv, so the held-out patients are the same).
 # RECIPES picks them (default: every candidate; finished ones are skipped).
 set -eu
 DATA=${DATA:-../shared/data/chest_xray/train}
