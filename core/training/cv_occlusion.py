@@ -13,8 +13,8 @@ finished full-film (recipe, fold), the held-out images are scored three ways:
 A "frame only" AUROC far above 0.5 means the model finds the label around the chest; a
 "thorax only" AUROC well below "as is" means it needs the frame to decide. Films where the
 estimate found no lungs (the box is the whole film) are left out of all three and counted.
-Occlusion shows the model edges and flat regions it never saw, so these figures bound the
-reliance rather than measure it exactly. Written to occlusion/<recipe>-fold<k>.json.
+Occlusion shows the model edges and flat regions it never saw, so a drop may overstate the
+reliance: these figures bound it rather than measure it exactly. Written to occlusion/<recipe>-fold<k>.json.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ KEEP = ("thorax", "frame")
 
 
 def thorax_boxes(images: np.ndarray) -> list[tuple[int, int, int, int] | None]:
-    """Each film's thorax box, None where only the anatomical prior was found."""
+    """Each film's thorax box, None where it is the whole film (only the anatomical prior was
+    found, or the lungs' box with its margins fills the film): nothing to hide there."""
     from core.models.lung_fields import thorax_box
 
     boxes = []
