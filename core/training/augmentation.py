@@ -67,17 +67,33 @@ def _acquisition(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def augment(image_u8: np.ndarray, rng: np.random.Generator, level: str = "acquisition") -> np.ndarray:
     """One cached image (S, S, 1) uint8 -> augmented (S, S, 1) float32 in [0, 1]."""
+    return _augmented(image_u8, rng, level, None)[0]
+
+
+def augment_with_mask(image_u8: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                      level: str = "acquisition") -> tuple[np.ndarray, np.ndarray]:
+    """`augment`, with a 0/1 mask (S, S) of the same image moved by the same positioning
+    (acquisition changes leave it alone): (image as `augment` gives it for this rng, float32 mask)."""
+    return _augmented(image_u8, rng, level, mask)
+
+
+def _augmented(image_u8, rng, level, mask):
     if level not in LEVELS:
         raise ValueError(f"unknown augmentation level {level!r}; choose one of {', '.join(LEVELS)}")
     img = image_u8[..., 0] if image_u8.ndim == 3 else image_u8
+    mask = None if mask is None else np.asarray(mask, np.float32)
     if level == "none":
-        return (img.astype(np.float32) / 255.0)[..., None]
+        return (img.astype(np.float32) / 255.0)[..., None], mask
     size = img.shape[0]
-    warped = cv2.warpAffine(img, _affine(rng, size), (size, size), flags=cv2.INTER_LINEAR,
+    matrix = _affine(rng, size)
+    warped = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if mask is not None:
+        mask = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     x = warped.astype(np.float32) / 255.0
     if level == "acquisition":
         x = _acquisition(x, rng)
     else:
         x = np.clip((x - 0.5) * rng.uniform(0.8, 1.2) + 0.5 + rng.uniform(-0.1, 0.1), 0.0, 1.0)
-    return x[..., None].astype(np.float32)
+    return x[..., None].astype(np.float32), mask

@@ -48,13 +48,21 @@ class AugmentedBatches:
     Each image is augmented by core.training.augmentation with a generator seeded from
     (seed, epoch, index), so a resumed run sees the same stream; loader
     threads overlap OpenCV work (which releases the GIL) with training.
+    With `masks` (one 0/1 lung-field mask per image, core.training.lung_focus) each batch's
+    inputs are {"image", "outside_lungs"}: the images, and each map cell's share outside
+    the mask after the image's own positioning, on a `grid` x `grid` map.
     """
 
     @staticmethod
-    def create(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", workers: int | None = None):
+    def create(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", workers: int | None = None,
+               masks: np.ndarray | None = None, grid: int | None = None):
         import keras
 
-        from core.training.augmentation import augment
+        from core.training.augmentation import augment, augment_with_mask
+        from core.training.lung_focus import OUTSIDE_INPUT, outside_share
+
+        if masks is not None and (len(masks) != len(cache) or not grid or config.mixup_alpha > 0):
+            raise ValueError("lung-field masks need one mask per image and a map grid, and no mixup")
 
         level = config.augment_level if config.augment else "none"
         smoothing = float(config.label_smoothing)
@@ -75,10 +83,14 @@ class AugmentedBatches:
             def __getitem__(self, index):
                 rows = self.order[index * config.batch_size:(index + 1) * config.batch_size]
                 rng = np.random.default_rng([config.seed, self.epoch, index])
-                x = np.stack([augment(cache[r], rng, level) for r in rows])
                 y = targets[rows].astype("float32")[:, None]
                 if smoothing:
                     y = y * (1.0 - smoothing) + 0.5 * smoothing
+                if masks is not None:
+                    pairs = [augment_with_mask(cache[r], masks[r], rng, level) for r in rows]
+                    outside = np.stack([outside_share(mask, grid) for _, mask in pairs])
+                    return {"image": np.stack([x for x, _ in pairs]), OUTSIDE_INPUT: outside}, y
+                x = np.stack([augment(cache[r], rng, level) for r in rows])
                 if config.mixup_alpha > 0:
                     x, y = mixup(x, y, rng, config.mixup_alpha)
                 return x, y
@@ -104,8 +116,9 @@ def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float):
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def make_train_dataset(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", initial_epoch: int = 0):
-    data = AugmentedBatches.create(cache, targets, config)
+def make_train_dataset(cache: np.ndarray, targets: np.ndarray, config: "TrainConfig", initial_epoch: int = 0,
+                       masks: np.ndarray | None = None, grid: int | None = None):
+    data = AugmentedBatches.create(cache, targets, config, masks=masks, grid=grid)
     data.epoch = initial_epoch
     data.order = data._shuffled()
     return data

@@ -45,9 +45,12 @@ RECIPES = {
     # Train and score on the thorax cropped from the image itself (core.models.lung_fields.thorax_box),
     # so framing, shoulders and burned-in markers weigh less.
     "thorax": {"input_view": "thorax"},
+    # The full film, with a penalty on class-activation evidence outside the estimated lung fields
+    # (core.training.lung_focus): the model may not lean on markers, shoulders or the abdomen.
+    "lung_focus": {"lung_focus": 0.3},
 }
 # Recipe keys the protocol handles itself (not TrainConfig fields).
-CV_ONLY = ("ema_momentum", "input_view")  # input_view: "full" (default) or "thorax"
+CV_ONLY = ("ema_momentum", "input_view", "lung_focus")  # input_view: "full" (default) or "thorax"
 BASELINE = "baseline"
 
 
@@ -124,26 +127,40 @@ def _train_config(config: CVConfig, recipe: str, run_dir: Path):
                        **{k: v for k, v in RECIPES[recipe].items() if k not in CV_ONLY})
 
 
-def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: float = 0.0):
+def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: float = 0.0,
+              lung_focus: float = 0.0, masks: np.ndarray | None = None):
     """Train for exactly `epochs` epochs (no early stopping: equal epochs for every
-    recipe), checkpointing after each so an interrupted fold resumes."""
+    recipe), checkpointing after each so an interrupted fold resumes. With `lung_focus`
+    the plain model is fitted through core.training.lung_focus's penalty wrapper and the
+    checkpoint holds the plain model; a resume rebuilds the wrapper with a fresh optimizer
+    whose schedule continues from the step reached (its moment estimates restart)."""
     import keras
 
     import core.models.layers  # noqa: F401  custom layers for reloading
+    from core.training.lung_focus import cam_grid, training_wrapper
     from core.training.trainer import (build_for_training, class_weights, compile_for_training,
                                        make_train_dataset)
 
     state_path, last = run_dir / "state.json", run_dir / "last.keras"
     steps = int(math.ceil(len(cache) / train_config.batch_size))
-    if last.is_file() and state_path.is_file():
+    resuming = last.is_file() and state_path.is_file()
+    if resuming:
         state = json.loads(state_path.read_text(encoding="utf-8"))
-        model = keras.models.load_model(last, compile=True, safe_mode=True)
+        model = keras.models.load_model(last, compile=not lung_focus, safe_mode=True)
         log(f"{run_dir.name}: resuming after epoch {state['epoch']}")
     else:
         state = {"epoch": 0, "seconds": []}
         keras.utils.set_random_seed(train_config.seed)
         model = build_for_training(train_config)
-        compile_for_training(model, train_config, steps, ema_momentum=ema_momentum)
+    fitted, grid = model, None
+    if lung_focus:
+        grid = cam_grid(model)
+        fitted = training_wrapper(model, lung_focus)
+    if not resuming or lung_focus:
+        compile_for_training(fitted, train_config, steps, ema_momentum=ema_momentum)
+        if resuming:
+            fitted.optimizer.build(fitted.trainable_variables)
+            fitted.optimizer.iterations.assign(state["epoch"] * steps)
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -152,16 +169,16 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: fl
         def on_epoch_end(self, epoch, logs=None):
             state["epoch"] = epoch + 1
             state["seconds"].append(time.monotonic() - self.started)
-            atomic_save(self.model, last)
+            atomic_save(model, last)
             atomic_json(state_path, state)
             log(f"{run_dir.name}: epoch {epoch + 1}/{train_config.epochs} loss {logs.get('loss', float('nan')):.4f} "
                 f"({state['seconds'][-1]:.0f} s)")
 
     final = run_dir / "final.keras"  # what was scored: after fit, with averaged weights where EMA is on
     if state["epoch"] < train_config.epochs:
-        model.fit(make_train_dataset(cache, targets, train_config, state["epoch"]), epochs=train_config.epochs,
-                  initial_epoch=state["epoch"], callbacks=[Checkpoint()], verbose=0, shuffle=False,
-                  class_weight=class_weights(targets) if train_config.class_weighting else None)
+        fitted.fit(make_train_dataset(cache, targets, train_config, state["epoch"], masks=masks, grid=grid),
+                   epochs=train_config.epochs, initial_epoch=state["epoch"], callbacks=[Checkpoint()], verbose=0,
+                   shuffle=False, class_weight=class_weights(targets) if train_config.class_weighting else None)
     elif final.is_file():
         return keras.models.load_model(final, compile=False, safe_mode=True), state
     elif ema_momentum > 0:  # cut between the last epoch and the save: average from the optimizer's copy
@@ -193,6 +210,21 @@ def load_cache(config: CVConfig, samples: list, log, view: str = "full") -> np.n
     return cache
 
 
+def load_lung_masks(config: CVConfig, cache: np.ndarray, log) -> np.ndarray:
+    """Training masks (core.training.lung_focus) for the full-film cache, kept beside it."""
+    from core.training.lung_focus import training_masks
+
+    path = Path(config.out_dir) / f"lung_masks_{config.input_size}.npy"
+    if path.is_file():
+        masks = np.load(path)
+        if len(masks) == len(cache):
+            return masks
+    log(f"estimating the lung fields of {len(cache)} images ...")
+    masks = training_masks(cache)
+    np.save(path, masks)
+    return masks
+
+
 def result_path(config: CVConfig, recipe: str, fold: int) -> Path:
     return Path(config.out_dir) / "results" / f"{recipe}-fold{fold}.json"
 
@@ -211,6 +243,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
     samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
     folds = load_or_make_folds(config, samples)
     caches = {}  # view -> decoded images, loaded when a recipe first needs it
+    masks = None  # the full view's lung-field masks, for a recipe with a lung-focus penalty
     targets = np.array([s.target for s in samples])
     written = []
     for fold, held in enumerate(folds):
@@ -228,8 +261,12 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
             if view not in caches:
                 caches[view] = load_cache(config, samples, log, view)
             cache = caches[view]
+            lung_focus = RECIPES[recipe].get("lung_focus", 0.0)
+            if lung_focus and masks is None:
+                masks = load_lung_masks(config, cache, log)
             model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log,
-                                     RECIPES[recipe].get("ema_momentum", 0.0))
+                                     RECIPES[recipe].get("ema_momentum", 0.0), lung_focus,
+                                     masks[train_idx] if lung_focus else None)
             scores = score_held_out(forward_for(model), cache[held], [samples[i] for i in held])
             atomic_json(target, {"recipe": recipe, "fold": fold, "overrides": RECIPES[recipe],
                                   "epochs": state["epoch"], "epoch_seconds": state["seconds"],
