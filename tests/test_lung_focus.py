@@ -160,3 +160,41 @@ def test_the_lung_focus_recipe_trains_the_plain_model_and_resumes(tmp_path, monk
     saved = keras.models.load_model(tmp_path / "cv" / "runs" / "lung_focus-fold0" / "final.keras",
                                     compile=False, safe_mode=True)
     assert saved.name == "custom_cnn" and len(saved.inputs) == 1  # screening's model, no wrapper
+
+
+@pytest.mark.slow
+def test_training_with_lung_focus_keeps_the_plain_model_records_the_weight_and_resumes(tmp_path):
+    import threading
+
+    import keras
+
+    from core.training.trainer import TrainConfig, TrainingCancelled, load_run_config, train
+
+    folder = copy_small_study(tmp_path / "data", per_class=30)
+    config = TrainConfig(folder=str(folder), arch="custom_cnn", name="focus", epochs=2, batch_size=16, lr=2e-3,
+                         input_size=48, val_fraction=0.25, seed=0, patience=10, run_dir=str(tmp_path / "run"),
+                         lung_focus=0.3)
+    stop = threading.Event()
+    said = []
+    with pytest.raises(TrainingCancelled):
+        train(config, on_epoch=lambda epoch, logs: stop.set(), cancel=stop, log=said.append)
+    assert any("estimating the lung fields" in m for m in said)
+    checkpoint = keras.models.load_model(tmp_path / "run" / "last.keras", compile=False, safe_mode=True)
+    assert checkpoint.name == "custom_cnn" and len(checkpoint.inputs) == 1  # never the wrapper
+    resumed = []
+    outcome = train(load_run_config(tmp_path / "run"), on_epoch=lambda e, logs: resumed.append(e), resume=True)
+    assert resumed == [2] and len(outcome.history) == 2
+    assert outcome.card.training_data["lung_focus"] == 0.3
+    assert len(outcome.keras_model.inputs) == 1
+
+
+def test_the_command_line_takes_the_lung_focus_weight(tmp_path):
+    import argparse
+
+    from core.cli import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", str(tmp_path), "--lung-focus", "0.3"])
+    assert train_command._config_from_args(args).lung_focus == 0.3
+    assert train_command._config_from_args(parser.parse_args(["train", str(tmp_path)])).lung_focus == 0.0

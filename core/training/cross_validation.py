@@ -137,7 +137,7 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: fl
     import keras
 
     import core.models.layers  # noqa: F401  custom layers for reloading
-    from core.training.lung_focus import cam_grid, training_wrapper
+    from core.training.lung_focus import cam_grid, wrapped_for_fit
     from core.training.trainer import (build_for_training, class_weights, compile_for_training,
                                        make_train_dataset)
 
@@ -152,15 +152,13 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: fl
         state = {"epoch": 0, "seconds": []}
         keras.utils.set_random_seed(train_config.seed)
         model = build_for_training(train_config)
+        if not lung_focus:
+            compile_for_training(model, train_config, steps, ema_momentum=ema_momentum)
     fitted, grid = model, None
     if lung_focus:
         grid = cam_grid(model)
-        fitted = training_wrapper(model, lung_focus)
-    if not resuming or lung_focus:
-        compile_for_training(fitted, train_config, steps, ema_momentum=ema_momentum)
-        if resuming:
-            fitted.optimizer.build(fitted.trainable_variables)
-            fitted.optimizer.iterations.assign(state["epoch"] * steps)
+        fitted = wrapped_for_fit(model, lung_focus, lambda m: compile_for_training(
+            m, train_config, steps, ema_momentum=ema_momentum), state["epoch"], steps)
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

@@ -223,6 +223,7 @@ def training_summary(config: TrainConfig, train_s, val_s, unreadable, select_s=(
         "calibration_counts": ds_mod.class_counts(list(calib_s)),
         "init": config.init, "augment": config.augment, "augment_level": config.augment_level,
         "standardise": config.standardise, "label_smoothing": config.label_smoothing,
+        "lung_focus": config.lung_focus,
         "class_weighting": config.class_weighting,
         "classes": list(CLASSES),
     }

@@ -66,6 +66,18 @@ def penalty_value(features: np.ndarray, kernel: np.ndarray, outside: np.ndarray,
     return float(weight * np.mean(np.abs(cam - offset) * outside))
 
 
+def wrapped_for_fit(model, weight: float, compile_fit, epochs_done: int, steps_per_epoch: int):
+    """The penalty wrapper around `model`, compiled by `compile_fit(wrapper)`. Checkpoints hold
+    the plain model, so a resume (epochs_done > 0) gets a new optimizer: its learning-rate
+    schedule continues from the step reached, its moment estimates and the offset restart."""
+    fitted = training_wrapper(model, weight)
+    compile_fit(fitted)
+    if epochs_done:
+        fitted.optimizer.build(fitted.trainable_variables)
+        fitted.optimizer.iterations.assign(epochs_done * steps_per_epoch)
+    return fitted
+
+
 def training_wrapper(base, weight: float):
     """A Keras model {image, outside_lungs} -> probability sharing `base`'s weights, whose
     loss carries the penalty. Fit the wrapper; save and score `base`."""

@@ -41,6 +41,7 @@ class TrainConfig:
     augment_level: str = "acquisition"  # none | basic | acquisition (core.training.augmentation)
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0  # > 0: mixup (Zhang et al. 2018) within each batch, Beta(alpha, alpha)
+    lung_focus: float = 0.0  # > 0: penalty weight on CAM evidence outside the lung fields (core.training.lung_focus)
     class_weighting: bool = True
     patience: int = 6
     weight_decay: float = 1e-4

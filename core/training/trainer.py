@@ -78,9 +78,15 @@ def adapt_batchnorm(model, steps_per_epoch: int) -> None:
         return
     import keras
 
-    for layer in model.layers:
+    for layer in _nested_layers(model):  # a training wrapper holds the model as a sub-model
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = min(layer.momentum, 0.9)
+
+
+def _nested_layers(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _nested_layers(layer)
 
 
 def compile_for_training(model, config: TrainConfig, steps_per_epoch: int, ema_momentum: float = 0.0) -> None:
@@ -101,7 +107,8 @@ def compile_for_training(model, config: TrainConfig, steps_per_epoch: int, ema_m
     # Label smoothing is applied to the targets by the data pipeline (AugmentedBatches).
 
 
-def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batch, on_epoch, cancel):
+def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batch, on_epoch, cancel, plain):
+    """`plain`: the model validated and checkpointed (the fitted one may be a training wrapper)."""
     import keras
     from sklearn.metrics import log_loss, roc_auc_score
 
@@ -118,7 +125,7 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
                 self.model.stop_training = True
 
         def on_train_begin(self, logs=None):
-            self.forward = forward_for(self.model)
+            self.forward = forward_for(plain)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -138,11 +145,11 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
             improved = logs["val_auroc"] > state["best_auroc"] + 1e-4
             if improved:
                 state.update(best_auroc=logs["val_auroc"], best_epoch=epoch + 1, stale_epochs=0)
-                atomic_save(self.model, run_dir / "best.keras")
+                atomic_save(plain, run_dir / "best.keras")
             else:
                 state["stale_epochs"] += 1
             state["epoch"] = epoch + 1
-            atomic_save(self.model, run_dir / "last.keras")  # with optimizer state
+            atomic_save(plain, run_dir / "last.keras")  # with optimizer state (but see lung_focus)
             atomic_json(run_dir / "state.json", state)
             if on_epoch is not None:
                 on_epoch(epoch + 1, record)
@@ -195,19 +202,28 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
 
     if resume and (run_dir / "last.keras").is_file():
         state = json.loads(state_path.read_text(encoding="utf-8"))
-        model = keras.models.load_model(run_dir / "last.keras", compile=True, safe_mode=True)
+        model = keras.models.load_model(run_dir / "last.keras", compile=not config.lung_focus, safe_mode=True)
         log(f"resuming after epoch {state['epoch']} (best AUROC {state['best_auroc']:.4f})")
     else:
         state = {"epoch": 0, "best_auroc": -1.0, "best_epoch": 0, "stale_epochs": 0, "history": []}
         keras.utils.set_random_seed(config.seed)
         model = build_for_training(config)
-        compile_for_training(model, config, steps)
+        if not config.lung_focus:
+            compile_for_training(model, config, steps)
+    fitted, masks, grid = model, None, None
+    if config.lung_focus:
+        from core.training.lung_focus import cam_grid, training_masks, wrapped_for_fit
 
-    monitor = _make_monitor(config, run_dir, select_cache, select_t, steps, state, on_batch, on_epoch, cancel)
+        log(f"estimating the lung fields of {len(train_cache)} training images ...")
+        masks, grid = training_masks(train_cache), cam_grid(model)
+        fitted = wrapped_for_fit(model, config.lung_focus, lambda m: compile_for_training(m, config, steps),
+                                 state["epoch"], steps)
+
+    monitor = _make_monitor(config, run_dir, select_cache, select_t, steps, state, on_batch, on_epoch, cancel, model)
     if state["epoch"] < config.epochs and state["stale_epochs"] < config.patience:
-        model.fit(make_train_dataset(train_cache, train_t, config, state["epoch"]), epochs=config.epochs,
-                  initial_epoch=state["epoch"], callbacks=[monitor], verbose=0, shuffle=False,
-                  class_weight=class_weights(train_t) if config.class_weighting else None)
+        fitted.fit(make_train_dataset(train_cache, train_t, config, state["epoch"], masks=masks, grid=grid),
+                   epochs=config.epochs, initial_epoch=state["epoch"], callbacks=[monitor], verbose=0, shuffle=False,
+                   class_weight=class_weights(train_t) if config.class_weighting else None)
     if monitor.cancelled:
         raise TrainingCancelled()
     if not (run_dir / "best.keras").is_file():
