@@ -6,7 +6,8 @@
 # The figures in the README and docs/cv_recipe_selection.json came from exactly these
 # settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, the recipes in order per fold;
 # the 6-epoch check with OUT=runs/cv6 EPOCHS=6 RECIPES="baseline thorax mixup" (folds.json copied
-# from runs/cv, so the held-out patients are the same).
+# from runs/cv, so the held-out patients are the same), and the lung-focus penalty with
+# OUT=runs/cv6 EPOCHS=6 RECIPES=lung_focus.
 # RECIPES picks them (default: every candidate; finished ones are skipped).
 set -eu
 DATA=${DATA:-../shared/data/chest_xray/train}
