@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_small_study
+from cv_helpers import cut_after_one_epoch
 from core.training.augmentation import augment, augment_with_mask
 from core.training.lung_focus import outside_share, penalty_value, training_mask, training_wrapper
 
@@ -132,23 +133,12 @@ def test_the_penalty_moves_the_evidence_from_the_frame_to_the_lungs():
 def test_the_lung_focus_recipe_trains_the_plain_model_and_resumes(tmp_path, monkeypatch):
     import keras
 
-    import core.training.cross_validation as cv
     from core.training.cross_validation import CVConfig, result_path, run_protocol
 
     folder = copy_small_study(tmp_path / "data", per_class=12)
     config = CVConfig(folder=str(folder), out_dir=str(tmp_path / "cv"), folds=2, epochs=2, input_size=32,
                       batch_size=8)
-    real_fit = cv._fit_fold
-
-    def one_epoch_then_stop(train_config, *args, **kwargs):
-        train_config.epochs = 1
-        real_fit(train_config, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cv, "_fit_fold", one_epoch_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        run_protocol(config, ["lung_focus"], only_folds=[0], log=lambda m: None)
-    monkeypatch.setattr(cv, "_fit_fold", real_fit)
+    cut_after_one_epoch(monkeypatch, config, ["lung_focus"], only_folds=[0])
     said = []
     written = run_protocol(config, ["lung_focus"], only_folds=[0], log=said.append)
     assert written == [result_path(config, "lung_focus", 0)]

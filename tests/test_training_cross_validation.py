@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_small_study
+from cv_helpers import cut_after_one_epoch
 from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
 from core.training.cross_validation import CVConfig, make_folds, result_path, run_protocol
 from core.training.cv_summary import markdown_table, summarise, t_interval
@@ -78,19 +79,7 @@ def test_a_finished_fold_is_not_rerun_and_an_interrupted_one_resumes(tmp_path, m
 
     # Fold 1 is cut after its first epoch (as a session's end would); the rerun finishes it
     # from the checkpoint and leaves fold 0 alone.
-    import core.training.cross_validation as cv
-
-    real_fit = cv._fit_fold
-
-    def one_epoch_then_stop(train_config, *args, **kwargs):
-        train_config.epochs = 1
-        real_fit(train_config, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cv, "_fit_fold", one_epoch_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        run_protocol(config, ["baseline"], log=lambda m: None)
-    monkeypatch.setattr(cv, "_fit_fold", real_fit)
+    cut_after_one_epoch(monkeypatch, config, ["baseline"])
     said = []
     written = run_protocol(config, ["baseline"], log=said.append)
     assert written == [result_path(config, "baseline", 1)]
