@@ -48,6 +48,7 @@ RECIPES = {
     # The full film, with a penalty on class-activation evidence outside the estimated lung fields
     # (core.training.lung_focus): the model may not lean on markers, shoulders or the abdomen.
     "lung_focus": {"lung_focus": 0.3},
+    "lung_focus_strong": {"lung_focus": 1.0},  # frame evidence kept only while a film's error exceeds ~1
 }
 # Recipe keys the protocol handles itself (not TrainConfig fields).
 CV_ONLY = ("ema_momentum", "input_view", "lung_focus")  # input_view: "full" (default) or "thorax"
