@@ -12,7 +12,7 @@ RUN=${RUN:-runs/lung_focus/custom_cnn-lf0.3-s0}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$(dirname "$RUN")"
 if [ -f "$RUN/config.json" ]; then
-  exec "$PY" -m core.cli train --resume "$RUN" --output "$RUN/out"
+  exec "$PY" -m core.cli train --resume "$RUN" --output "$RUN/out" ${EPOCHS:+--epochs "$EPOCHS"}
 fi
 exec "$PY" -m core.cli train "$DATA" --arch custom_cnn --seed 0 --epochs 30 --patience 10 \
   --lung-focus 0.3 --name custom_cnn-lf0.3-s0 --run-dir "$RUN" --output "$RUN/out"

@@ -171,9 +171,12 @@ def test_training_with_lung_focus_keeps_the_plain_model_records_the_weight_and_r
     assert any("estimating the lung fields" in m for m in said)
     checkpoint = keras.models.load_model(tmp_path / "run" / "last.keras", compile=False, safe_mode=True)
     assert checkpoint.name == "custom_cnn" and len(checkpoint.inputs) == 1  # never the wrapper
-    resumed = []
-    outcome = train(load_run_config(tmp_path / "run"), on_epoch=lambda e, logs: resumed.append(e), resume=True)
+    assert (tmp_path / "run" / "lung_masks_48.npy").is_file()
+    resumed, said = [], []
+    outcome = train(load_run_config(tmp_path / "run"), on_epoch=lambda e, logs: resumed.append(e), resume=True,
+                    log=said.append)
     assert resumed == [2] and len(outcome.history) == 2
+    assert not any("estimating the lung fields" in m for m in said)  # kept in the run folder
     assert outcome.card.training_data["lung_focus"] == 0.3
     assert len(outcome.keras_model.inputs) == 1
 

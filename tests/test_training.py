@@ -97,6 +97,26 @@ def test_resume_continues_from_the_last_checkpoint(small_study, tmp_path):
     assert len(outcome.history) == 4
 
 
+def test_a_resume_can_change_the_planned_length_and_the_card_says_so(small_study, tmp_path):
+    stop = threading.Event()
+    with pytest.raises(TrainingCancelled):
+        train(_config(small_study, tmp_path, epochs=3, command="pneumoscan-cli train x --epochs 3"),
+              on_epoch=lambda epoch, logs: stop.set(), cancel=stop)
+    config = load_run_config(tmp_path / "run")
+    config.epochs = 1  # not more than the one epoch done
+    with pytest.raises(TrainingError, match="--epochs must be more than"):
+        train(config, resume=True)
+    config = load_run_config(tmp_path / "run")
+    config.epochs = 2  # `train --resume RUN --epochs 2`: a shorter run than planned
+    outcome = train(config, resume=True)
+    assert len(outcome.history) == 2
+    # The schedule was rebuilt for 2 epochs: it ends at its floor (1 % of the peak), where
+    # the saved 3-epoch schedule would still be at about a quarter of it.
+    assert outcome.history[-1]["lr"] == pytest.approx(config.lr * 0.01, rel=0.05)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 2
+    assert outcome.card.training_command.endswith("resumed after epoch 1 with --epochs 2 (planned 3)")
+
+
 def test_cancel_stops_within_a_batch_and_registers_nothing(small_study, tmp_path):
     cancel = threading.Event()
     batches = []
@@ -118,3 +138,28 @@ def test_too_few_images_per_class_is_refused_with_a_reason(tmp_path, train_dir):
     folder = copy_small_study(tmp_path / "few", per_class=3)
     with pytest.raises(TrainingError, match="per class"):
         train(_config(folder, tmp_path))
+
+
+def test_the_command_line_passes_a_new_length_to_a_resumed_run(tmp_path, monkeypatch):
+    import argparse
+    import dataclasses
+
+    from core.cli import train as train_command
+    from core.training import trainer
+    from core.training.run_config import atomic_json
+
+    atomic_json(tmp_path / "config.json", dataclasses.asdict(_config(tmp_path, tmp_path, epochs=30)))
+    seen = []
+
+    def fake_train(config, **kwargs):
+        seen.append((config.epochs, kwargs["resume"]))
+        raise TrainingError("stop here")
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers(dest="command"))
+    for extra, epochs in (([], 30), (["--epochs", "12"], 12)):
+        assert train_command.run(parser.parse_args(["train", "--resume", str(tmp_path), *extra])) == 2
+        assert seen[-1] == (epochs, True)
+    assert train_command.run(parser.parse_args(["train", "--resume", str(tmp_path), "--epochs", "0"])) == 2
+    assert len(seen) == 2  # refused before training

@@ -11,7 +11,8 @@ def register(sub) -> None:
     p.add_argument("folder", nargs="?", help="folder with NORMAL and PNEUMONIA sub-folders")
     p.add_argument("--arch", choices=("mobilenet_v2", "custom_cnn"), default="custom_cnn")
     p.add_argument("--name", help="model name (default: the architecture)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs to train (default 20); with --resume, a new planned length for the run")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--val-fraction", type=float, default=0.15)
@@ -38,6 +39,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+DEFAULT_EPOCHS = 20
+
+
+def _check_epochs(args) -> None:
+    for flag, value, low, high in (("--epochs", args.epochs, 1, 10_000), ("--batch-size", args.batch_size, 1, 4096)):
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{flag} must be between {low} and {high}")
+
+
 def _config_from_args(args):
     from core.training.trainer import TrainConfig
 
@@ -45,9 +55,7 @@ def _config_from_args(args):
         raise ValueError("FOLDER is required unless --resume is given")
     if not Path(args.folder).is_dir():
         raise ValueError(f"folder not found: {args.folder}")
-    for flag, value, low, high in (("--epochs", args.epochs, 1, 10_000), ("--batch-size", args.batch_size, 1, 4096)):
-        if not low <= value <= high:
-            raise ValueError(f"{flag} must be between {low} and {high}")
+    _check_epochs(args)
     if not 0 < args.val_fraction < 0.5:
         raise ValueError("--val-fraction must be between 0 and 0.5")
     if not 0 < args.target_sensitivity <= 1:
@@ -62,7 +70,7 @@ def _config_from_args(args):
         raise ValueError(f"--name: {exc}") from None
     return TrainConfig(
         folder=str(Path(args.folder).resolve()), arch=args.arch, name=args.name or args.arch,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
+        epochs=args.epochs or DEFAULT_EPOCHS, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
         seed=args.seed, init=args.init, target_sensitivity=args.target_sensitivity,
         input_size=args.input_size, augment=not args.no_augment, augment_level=args.augment_level,
         standardise=not args.no_standardise, label_smoothing=args.label_smoothing,
@@ -84,6 +92,9 @@ def run(args) -> int:
             config = training.load_run_config(args.finalise)
         elif args.resume:
             config = training.load_run_config(args.resume)
+            _check_epochs(args)
+            if args.epochs is not None:  # the trainer rebuilds the schedule and records the change
+                config.epochs = args.epochs
         else:
             config = _config_from_args(args)
     except (ValueError, training.TrainingError) as exc:

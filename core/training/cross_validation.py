@@ -133,33 +133,25 @@ def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: fl
     """Train for exactly `epochs` epochs (no early stopping: equal epochs for every
     recipe), checkpointing after each so an interrupted fold resumes. With `lung_focus`
     the plain model is fitted through core.training.lung_focus's penalty wrapper and the
-    checkpoint holds the plain model; a resume rebuilds the wrapper with a fresh optimizer
-    whose schedule continues from the step reached (its moment estimates restart)."""
+    checkpoint holds the plain model (a resume: core.training.fit_setup)."""
     import keras
 
-    import core.models.layers  # noqa: F401  custom layers for reloading
-    from core.training.lung_focus import cam_grid, wrapped_for_fit
+    from core.training.fit_setup import model_to_fit
+    from core.training.lung_focus import cam_grid
     from core.training.trainer import (build_for_training, class_weights, compile_for_training,
                                        make_train_dataset)
 
     state_path, last = run_dir / "state.json", run_dir / "last.keras"
     steps = int(math.ceil(len(cache) / train_config.batch_size))
     resuming = last.is_file() and state_path.is_file()
+    state = json.loads(state_path.read_text(encoding="utf-8")) if resuming else {"epoch": 0, "seconds": []}
     if resuming:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        model = keras.models.load_model(last, compile=not lung_focus, safe_mode=True)
         log(f"{run_dir.name}: resuming after epoch {state['epoch']}")
-    else:
-        state = {"epoch": 0, "seconds": []}
-        keras.utils.set_random_seed(train_config.seed)
-        model = build_for_training(train_config)
-        if not lung_focus:
-            compile_for_training(model, train_config, steps, ema_momentum=ema_momentum)
-    fitted, grid = model, None
-    if lung_focus:
-        grid = cam_grid(model)
-        fitted = wrapped_for_fit(model, lung_focus, lambda m: compile_for_training(
-            m, train_config, steps, ema_momentum=ema_momentum), state["epoch"], steps)
+    model, fitted = model_to_fit(
+        last if resuming else None, lambda: build_for_training(train_config),
+        lambda m: compile_for_training(m, train_config, steps, ema_momentum=ema_momentum),
+        train_config.seed, state["epoch"], steps, lung_focus)
+    grid = cam_grid(model) if lung_focus else None
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -209,21 +201,6 @@ def load_cache(config: CVConfig, samples: list, log, view: str = "full") -> np.n
     return cache
 
 
-def load_lung_masks(config: CVConfig, cache: np.ndarray, log) -> np.ndarray:
-    """Training masks (core.training.lung_focus) for the full-film cache, kept beside it."""
-    from core.training.lung_focus import training_masks
-
-    path = Path(config.out_dir) / f"lung_masks_{config.input_size}.npy"
-    if path.is_file():
-        masks = np.load(path)
-        if len(masks) == len(cache):
-            return masks
-    log(f"estimating the lung fields of {len(cache)} images ...")
-    masks = training_masks(cache)
-    np.save(path, masks)
-    return masks
-
-
 def result_path(config: CVConfig, recipe: str, fold: int) -> Path:
     return Path(config.out_dir) / "results" / f"{recipe}-fold{fold}.json"
 
@@ -231,6 +208,7 @@ def result_path(config: CVConfig, recipe: str, fold: int) -> Path:
 def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | None = None,
                  log: Callable[[str], None] = print) -> list[Path]:
     """Run every unfinished (recipe, fold), fold by fold so recipes stay paired if time runs out."""
+    from core.training.lung_focus import cached_training_masks
     from core.training.trainer import forward_for
 
     unknown = [r for r in recipes if r not in RECIPES]
@@ -262,7 +240,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
             cache = caches[view]
             lung_focus = RECIPES[recipe].get("lung_focus", 0.0)
             if lung_focus and masks is None:
-                masks = load_lung_masks(config, cache, log)
+                masks = cached_training_masks(Path(config.out_dir) / f"lung_masks_{config.input_size}.npy", cache, log)
             model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log,
                                      RECIPES[recipe].get("ema_momentum", 0.0), lung_focus,
                                      masks[train_idx] if lung_focus else None)

@@ -46,6 +46,22 @@ def training_masks(cache: np.ndarray) -> np.ndarray:
     return np.stack([training_mask(image) for image in cache])
 
 
+def cached_training_masks(path, cache: np.ndarray, log=lambda msg: None) -> np.ndarray:
+    """training_masks(cache), kept in the .npy file `path` so a resumed run does not estimate
+    them again (minutes at 224 px). A file that does not match the cache is replaced."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        masks = np.load(path)
+        if masks.shape == cache.shape[:3]:
+            return masks
+    log(f"estimating the lung fields of {len(cache)} training images ...")
+    masks = training_masks(cache)
+    np.save(path, masks)
+    return masks
+
+
 def outside_share(mask: np.ndarray, grid: int) -> np.ndarray:
     """float32 (grid, grid): the share of each map cell outside a 0/1 mask (area average)."""
     inside = cv2.resize(np.asarray(mask, np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
@@ -64,18 +80,6 @@ def penalty_value(features: np.ndarray, kernel: np.ndarray, outside: np.ndarray,
     """The penalty in NumPy, for tests and reports: weight * mean(|CAM - offset| * outside)."""
     cam = np.einsum("bhwc,c->bhw", features, np.asarray(kernel).reshape(-1))
     return float(weight * np.mean(np.abs(cam - offset) * outside))
-
-
-def wrapped_for_fit(model, weight: float, compile_fit, epochs_done: int, steps_per_epoch: int):
-    """The penalty wrapper around `model`, compiled by `compile_fit(wrapper)`. Checkpoints hold
-    the plain model, so a resume (epochs_done > 0) gets a new optimizer: its learning-rate
-    schedule continues from the step reached, its moment estimates and the offset restart."""
-    fitted = training_wrapper(model, weight)
-    compile_fit(fitted)
-    if epochs_done:
-        fitted.optimizer.build(fitted.trainable_variables)
-        fitted.optimizer.iterations.assign(epochs_done * steps_per_epoch)
-    return fitted
 
 
 def training_wrapper(base, weight: float):

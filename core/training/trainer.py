@@ -149,7 +149,9 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
             else:
                 state["stale_epochs"] += 1
             state["epoch"] = epoch + 1
-            atomic_save(plain, run_dir / "last.keras")  # with optimizer state (but see lung_focus)
+            # With the optimizer's state, except under lung focus (the optimizer is the wrapper's):
+            # core.training.fit_setup gives a resume a new one then.
+            atomic_save(plain, run_dir / "last.keras")
             atomic_json(run_dir / "state.json", state)
             if on_epoch is not None:
                 on_epoch(epoch + 1, record)
@@ -159,6 +161,23 @@ def _make_monitor(config, run_dir, val_cache, val_targets, steps, state, on_batc
     return RunMonitor()
 
 
+def _record_new_length(config: TrainConfig, run_dir: Path, epochs_done: int, log) -> bool:
+    """A resume asked for a different number of epochs (`train --resume RUN --epochs N`):
+    the run's config and the command on its card say so; True when the schedule must be rebuilt."""
+    saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    if saved.get("epochs") == config.epochs:
+        return False
+    if config.epochs <= epochs_done:
+        raise TrainingError(f"the run has done {epochs_done} epochs already; --epochs must be more than that "
+                            f"(or finalise it with: pneumoscan-cli train --finalise {run_dir})")
+    log(f"planned length changed from {saved.get('epochs')} to {config.epochs} epochs: "
+        "the learning-rate schedule is rebuilt from the step reached")
+    config.command = (f"{config.command}; resumed after epoch {epochs_done} with --epochs {config.epochs} "
+                      f"(planned {saved.get('epochs')})")
+    atomic_json(run_dir / "config.json", dataclasses.asdict(config))
+    return True
+
+
 # ---------------------------------------------------------------- entry point
 def train(config: TrainConfig, on_batch: BatchCallback | None = None,
           on_epoch: EpochCallback | None = None, cancel: threading.Event | None = None,
@@ -166,13 +185,20 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     """Train (or resume) a model; returns the best epoch's model and an unsaved card."""
     import keras
 
-    import core.models.layers  # noqa: F401  registers the custom layers for (re)loading
+    from core.training.fit_setup import model_to_fit
 
     if config.arch not in ("mobilenet_v2", "custom_cnn"):
         raise TrainingError(f"unknown architecture {config.arch!r}")
     run_dir = Path(config.run_dir) if resume else new_run_dir(config)
     config.run_dir = str(run_dir)
     state_path = run_dir / "state.json"
+    resuming = resume and (run_dir / "last.keras").is_file()
+    new_schedule = False
+    if resuming:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        new_schedule = _record_new_length(config, run_dir, state["epoch"], log)
+    else:
+        state = {"epoch": 0, "best_auroc": -1.0, "best_epoch": 0, "stale_epochs": 0, "history": []}
 
     if resume:
         split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
@@ -200,24 +226,17 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     train_t = np.array([s.target for s in train_s])
     steps = int(np.ceil(len(train_s) / config.batch_size))
 
-    if resume and (run_dir / "last.keras").is_file():
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        model = keras.models.load_model(run_dir / "last.keras", compile=not config.lung_focus, safe_mode=True)
+    if resuming:
         log(f"resuming after epoch {state['epoch']} (best AUROC {state['best_auroc']:.4f})")
-    else:
-        state = {"epoch": 0, "best_auroc": -1.0, "best_epoch": 0, "stale_epochs": 0, "history": []}
-        keras.utils.set_random_seed(config.seed)
-        model = build_for_training(config)
-        if not config.lung_focus:
-            compile_for_training(model, config, steps)
-    fitted, masks, grid = model, None, None
+    model, fitted = model_to_fit(run_dir / "last.keras" if resuming else None, lambda: build_for_training(config),
+                                 lambda m: compile_for_training(m, config, steps), config.seed, state["epoch"],
+                                 steps, config.lung_focus, new_schedule)
+    masks = grid = None
     if config.lung_focus:
-        from core.training.lung_focus import cam_grid, training_masks, wrapped_for_fit
+        from core.training.lung_focus import cached_training_masks, cam_grid
 
-        log(f"estimating the lung fields of {len(train_cache)} training images ...")
-        masks, grid = training_masks(train_cache), cam_grid(model)
-        fitted = wrapped_for_fit(model, config.lung_focus, lambda m: compile_for_training(m, config, steps),
-                                 state["epoch"], steps)
+        masks = cached_training_masks(run_dir / f"lung_masks_{config.input_size}.npy", train_cache, log)
+        grid = cam_grid(model)
 
     monitor = _make_monitor(config, run_dir, select_cache, select_t, steps, state, on_batch, on_epoch, cancel, model)
     if state["epoch"] < config.epochs and state["stale_epochs"] < config.patience:
