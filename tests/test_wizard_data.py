@@ -168,3 +168,24 @@ def test_a_training_error_is_shown_on_the_page_not_raised(qtbot, tmp_path, home,
     assert not wizard.training_page.isComplete()
     assert [e for e in list_models() if not e.shipped] == []
     wizard.close()
+
+
+def test_the_lung_focus_follows_the_current_models_recipe_and_reaches_the_command(qtbot, tmp_path, home):
+    from types import SimpleNamespace
+
+    def model(training_data):
+        card = SimpleNamespace(architecture="custom_cnn", input_size=224, name="custom_cnn",
+                               training_data=training_data)
+        return SimpleNamespace(card=card, label="custom_cnn v9", keras_path=tmp_path / "custom_cnn.keras")
+
+    for training_data, expected in (({"lung_focus": 0.3}, True), ({}, False), ({"lung_focus": "junk"}, False)):
+        wizard = TrainingWizard(current_model=model(training_data))
+        qtbot.addWidget(wizard)
+        assert wizard.settings_page.lung_focus_check.isChecked() is expected
+    page = wizard.settings_page
+    assert page.config(str(tmp_path), []).lung_focus == 0.0
+    assert "--lung-focus" not in page.config(str(tmp_path), []).command
+    page.lung_focus_check.setChecked(True)
+    config = page.config(str(tmp_path), [])
+    assert config.lung_focus == pytest.approx(0.3)
+    assert config.command.endswith("--lung-focus 0.3")

@@ -161,6 +161,8 @@ def cli_equivalent(config: TrainConfig) -> str:
         args.append("--no-augment")
     if not config.class_weighting:
         args.append("--no-class-weights")
+    if config.lung_focus:
+        args += ["--lung-focus", f"{config.lung_focus:g}"]
     return shlex.join(args)
 
 

@@ -29,6 +29,17 @@ import cv2
 import numpy as np
 
 OUTSIDE_INPUT = "outside_lungs"
+CROSS_VALIDATED_WEIGHT = 0.3  # the weight cross-validation supported (docs/cv_recipe_selection.json)
+
+
+def weight_of(card) -> float:
+    """The lung-focus weight a model was trained with (0.0 without), from its card, so a
+    retrain can keep the recipe of the model it replaces."""
+    data = getattr(card, "training_data", None) or {}
+    try:
+        return max(0.0, float(data.get("lung_focus") or 0.0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def training_mask(image: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 from core.models.architectures import ARCHITECTURES, INIT_IMAGENET, INIT_RANDOM
 from core.training.trainer import TrainConfig
 from core.training.dataset import patients_needed
+from core.training.lung_focus import CROSS_VALIDATED_WEIGHT, weight_of
 from core.formatting import format_duration
 from core.training.data_sources import (ARCH_LABELS, INIT_CURRENT, defaults_for, estimate_seconds,
                                     wizard_command)
@@ -60,6 +61,14 @@ class SettingsPage(QWizardPage):
         self.augment_check.setChecked(True)
         self.weighting_check = QCheckBox("Weight classes to balance normal and pneumonia", self)
         self.weighting_check.setChecked(True)
+        self.lung_focus_check = QCheckBox("Keep the evidence on the lungs (lung-focus penalty)", self)
+        self.lung_focus_check.setToolTip(
+            f"Penalise Grad-CAM evidence outside the estimated lung fields (weight {CROSS_VALIDATED_WEIGHT:g}, "
+            "the cross-validated one). Maps sit on the lungs and markers or framing count less; the lung "
+            "fields of every training image are estimated first. On by default when the current model "
+            "was trained this way.")
+        self.lung_focus_check.setChecked(self.current_model is not None
+                                         and weight_of(self.current_model.card) > 0)
         self.val_spin = QDoubleSpinBox(self, decimals=2, minimum=0.05, maximum=0.45, singleStep=0.05, value=0.15)
         self.val_spin.setToolTip("Share of patients held out for validation; a patient's images "
                                  "never appear on both sides.")
@@ -87,6 +96,7 @@ class SettingsPage(QWizardPage):
         self.advanced_box = QGroupBox("Advanced", self)
         advanced = QFormLayout(self.advanced_box)
         advanced.addRow("Input size (px)", self.size_spin)
+        advanced.addRow("", self.lung_focus_check)
         self.estimate_label = QLabel(self)
         self.estimate_label.setWordWrap(True)
         self.problem_label = QLabel(self)
@@ -209,6 +219,7 @@ class SettingsPage(QWizardPage):
             init=init, target_sensitivity=self.sensitivity_spin.value(), input_size=self.size_spin.value(),
             augment=self.augment_check.isChecked(), class_weighting=self.weighting_check.isChecked(),
             extra_samples=list(extra_samples),
+            lung_focus=CROSS_VALIDATED_WEIGHT if self.lung_focus_check.isChecked() else 0.0,
             run_dir=str(paths.training_runs_dir() / f"wizard-{name}-{stamp}-{uuid.uuid4().hex[:6]}"))
         config.command = wizard_command(config, study_folder)
         return config
