@@ -191,3 +191,17 @@ def test_the_command_line_takes_the_lung_focus_weight(tmp_path):
     args = parser.parse_args(["train", str(tmp_path), "--lung-focus", "0.3"])
     assert train_command._config_from_args(args).lung_focus == 0.3
     assert train_command._config_from_args(parser.parse_args(["train", str(tmp_path)])).lung_focus == 0.0
+
+
+def test_a_model_whose_head_the_penalty_cannot_read_is_refused_with_a_reason():
+    import keras
+
+    from core.training.fit_setup import model_to_fit
+    from core.training.run_config import TrainingError
+
+    def build():
+        inputs = keras.Input((16, 16, 1))
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
+
+    with pytest.raises(TrainingError, match="lung focus cannot be used"):
+        model_to_fit(None, build, lambda m: None, seed=0, epochs_done=0, steps_per_epoch=1, lung_focus=0.3)

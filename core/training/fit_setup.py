@@ -31,8 +31,12 @@ def model_to_fit(last: Path | None, build: Callable, compile_fit: Callable, seed
     fitted = plain
     if lung_focus:
         from core.training.lung_focus import training_wrapper
+        from core.training.run_config import TrainingError
 
-        fitted = training_wrapper(plain, lung_focus)
+        try:
+            fitted = training_wrapper(plain, lung_focus)
+        except ValueError as exc:  # a model whose head the penalty cannot read: say so, do not crash
+            raise TrainingError(f"the lung focus cannot be used with this model: {exc}") from None
     if fresh_optimizer:
         compile_fit(fitted)
         if epochs_done:
