@@ -35,10 +35,11 @@ def _summary(shares, peaks, called) -> dict:
     ok = ~np.isnan(shares)
 
     def part(mask):
+        empty = int((mask & ~ok).sum())  # no positive evidence at all: left out of the shares
         mask = mask & ok
         if not mask.any():
             return None
-        return {"n": int(mask.sum()), "mean_share_outside": round(float(shares[mask].mean()), 4),
+        return {"n": int(mask.sum()), "empty_maps": empty, "mean_share_outside": round(float(shares[mask].mean()), 4),
                 "median_share_outside": round(float(np.median(shares[mask])), 4),
                 "peak_outside_rate": round(float(peaks[mask].mean()), 4)}
 

@@ -80,3 +80,18 @@ def test_a_lung_the_estimate_misses_is_not_cropped_away(monkeypatch):
 def test_no_crop_when_only_the_prior_was_found():
     flat = np.full((200, 160), 0.5, np.float32)
     assert thorax_box(flat) == (0, 200, 0, 160)
+
+
+def test_the_bench_counts_empty_maps_per_part_and_leaves_them_out_of_the_shares():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("heatmaps_bench", Path(__file__).parents[1] / "bench" / "heatmaps.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = bench._summary([0.1, np.nan, 0.3, np.nan], [0.0, np.nan, 1.0, np.nan], [True, True, False, False])
+    assert summary["empty_maps"] == 2
+    assert summary["all_images"]["n"] == 2 and summary["all_images"]["empty_maps"] == 2
+    assert summary["all_images"]["mean_share_outside"] == 0.2 and summary["all_images"]["peak_outside_rate"] == 0.5
+    assert summary["called_pneumonia"] == {"n": 1, "empty_maps": 1, "mean_share_outside": 0.1,
+                                           "median_share_outside": 0.1, "peak_outside_rate": 0.0}
