@@ -205,3 +205,18 @@ def test_a_model_whose_head_the_penalty_cannot_read_is_refused_with_a_reason():
 
     with pytest.raises(TrainingError, match="lung focus cannot be used"):
         model_to_fit(None, build, lambda m: None, seed=0, epochs_done=0, steps_per_epoch=1, lung_focus=0.3)
+
+
+def test_kept_masks_are_reused_and_a_damaged_file_is_replaced(tmp_path):
+    from core.training.lung_focus import cached_training_masks
+
+    cache = np.zeros((2, 32, 32, 1), np.uint8)
+    path = tmp_path / "lung_masks_32.npy"
+    said = []
+    first = cached_training_masks(path, cache, said.append)
+    assert first.shape == (2, 32, 32) and path.is_file() and len(said) == 1
+    assert np.array_equal(cached_training_masks(path, cache, said.append), first) and len(said) == 1  # reused
+    path.write_bytes(path.read_bytes()[:40])  # cut short
+    again = cached_training_masks(path, cache, said.append)
+    assert np.array_equal(again, first) and "unreadable" in said[1]
+    assert np.array_equal(np.load(path), first)

@@ -25,6 +25,8 @@ model is the plain one.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -59,17 +61,22 @@ def training_masks(cache: np.ndarray) -> np.ndarray:
 
 def cached_training_masks(path, cache: np.ndarray, log=lambda msg: None) -> np.ndarray:
     """training_masks(cache), kept in the .npy file `path` so a resumed run does not estimate
-    them again (minutes at 224 px). A file that does not match the cache is replaced."""
-    from pathlib import Path
+    them again (minutes at 224 px). A file that does not match the cache, or cannot be read
+    (a cut while it was written elsewhere), is replaced; it is written atomically."""
+    from core.files import write_atomically
 
     path = Path(path)
     if path.is_file():
-        masks = np.load(path)
-        if masks.shape == cache.shape[:3]:
-            return masks
+        try:
+            masks = np.load(path)
+        except (OSError, ValueError) as exc:
+            log(f"lung masks in {path.name} unreadable ({exc}); estimating them again")
+        else:
+            if masks.shape == cache.shape[:3]:
+                return masks
     log(f"estimating the lung fields of {len(cache)} training images ...")
     masks = training_masks(cache)
-    np.save(path, masks)
+    write_atomically(path, lambda out: np.save(out, masks))
     return masks
 
 
