@@ -189,3 +189,6 @@ def test_the_lung_focus_follows_the_current_models_recipe_and_reaches_the_comman
     config = page.config(str(tmp_path), [])
     assert config.lung_focus == pytest.approx(0.3)
     assert config.command.endswith("--lung-focus 0.3")
+    own = TrainingWizard(current_model=model({"lung_focus": 1.0}))  # a retrain keeps the model's own weight
+    qtbot.addWidget(own)
+    assert own.settings_page.config(str(tmp_path), []).lung_focus == pytest.approx(1.0)

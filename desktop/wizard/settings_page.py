@@ -61,14 +61,15 @@ class SettingsPage(QWizardPage):
         self.augment_check.setChecked(True)
         self.weighting_check = QCheckBox("Weight classes to balance normal and pneumonia", self)
         self.weighting_check.setChecked(True)
+        # The current model's own weight when it was trained this way, else the cross-validated one.
+        current_weight = weight_of(self.current_model.card) if self.current_model is not None else 0.0
+        self.lung_focus_weight = current_weight or CROSS_VALIDATED_WEIGHT
         self.lung_focus_check = QCheckBox("Keep the evidence on the lungs (lung-focus penalty)", self)
         self.lung_focus_check.setToolTip(
-            f"Penalise Grad-CAM evidence outside the estimated lung fields (weight {CROSS_VALIDATED_WEIGHT:g}, "
-            "the cross-validated one). Maps sit on the lungs and markers or framing count less; the lung "
-            "fields of every training image are estimated first. On by default when the current model "
-            "was trained this way.")
-        self.lung_focus_check.setChecked(self.current_model is not None
-                                         and weight_of(self.current_model.card) > 0)
+            f"Penalise Grad-CAM evidence outside the estimated lung fields (weight {self.lung_focus_weight:g}). "
+            "Maps sit on the lungs and markers or framing count less; the lung fields of every training "
+            "image are estimated first. On by default when the current model was trained this way.")
+        self.lung_focus_check.setChecked(current_weight > 0)
         self.val_spin = QDoubleSpinBox(self, decimals=2, minimum=0.05, maximum=0.45, singleStep=0.05, value=0.15)
         self.val_spin.setToolTip("Share of patients held out for validation; a patient's images "
                                  "never appear on both sides.")
@@ -219,7 +220,7 @@ class SettingsPage(QWizardPage):
             init=init, target_sensitivity=self.sensitivity_spin.value(), input_size=self.size_spin.value(),
             augment=self.augment_check.isChecked(), class_weighting=self.weighting_check.isChecked(),
             extra_samples=list(extra_samples),
-            lung_focus=CROSS_VALIDATED_WEIGHT if self.lung_focus_check.isChecked() else 0.0,
+            lung_focus=self.lung_focus_weight if self.lung_focus_check.isChecked() else 0.0,
             run_dir=str(paths.training_runs_dir() / f"wizard-{name}-{stamp}-{uuid.uuid4().hex[:6]}"))
         config.command = wizard_command(config, study_folder)
         return config
