@@ -213,10 +213,10 @@ def test_kept_masks_are_reused_and_a_damaged_file_is_replaced(tmp_path):
     cache = np.zeros((2, 32, 32, 1), np.uint8)
     path = tmp_path / "lung_masks_32.npy"
     said = []
-    first = cached_training_masks(path, cache, said.append)
+    first = cached_training_masks(tmp_path, cache, said.append)
     assert first.shape == (2, 32, 32) and path.is_file() and len(said) == 1
-    assert np.array_equal(cached_training_masks(path, cache, said.append), first) and len(said) == 1  # reused
+    assert np.array_equal(cached_training_masks(tmp_path, cache, said.append), first) and len(said) == 1  # reused
     path.write_bytes(path.read_bytes()[:40])  # cut short
-    again = cached_training_masks(path, cache, said.append)
+    again = cached_training_masks(tmp_path, cache, said.append)
     assert np.array_equal(again, first) and "unreadable" in said[1]
     assert np.array_equal(np.load(path), first)

@@ -240,7 +240,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
             cache = caches[view]
             lung_focus = RECIPES[recipe].get("lung_focus", 0.0)
             if lung_focus and masks is None:
-                masks = cached_training_masks(Path(config.out_dir) / f"lung_masks_{config.input_size}.npy", cache, log)
+                masks = cached_training_masks(config.out_dir, cache, log)
             model, state = _fit_fold(train_config, cache[train_idx], targets[train_idx], run_dir, log,
                                      RECIPES[recipe].get("ema_momentum", 0.0), lung_focus,
                                      masks[train_idx] if lung_focus else None)

@@ -59,13 +59,13 @@ def training_masks(cache: np.ndarray) -> np.ndarray:
     return np.stack([training_mask(image) for image in cache])
 
 
-def cached_training_masks(path, cache: np.ndarray, log=lambda msg: None) -> np.ndarray:
-    """training_masks(cache), kept in the .npy file `path` so a resumed run does not estimate
-    them again (minutes at 224 px). A file that does not match the cache, or cannot be read
-    (a cut while it was written elsewhere), is replaced; it is written atomically."""
+def cached_training_masks(folder, cache: np.ndarray, log=lambda msg: None) -> np.ndarray:
+    """training_masks(cache), kept in `folder` as lung_masks_<size>.npy so a resumed run does
+    not estimate them again (minutes at 224 px). A file that does not match the cache, or
+    cannot be read (a cut while it was written elsewhere), is replaced; it is written atomically."""
     from core.files import write_atomically
 
-    path = Path(path)
+    path = Path(folder) / f"lung_masks_{cache.shape[1]}.npy"
     if path.is_file():
         try:
             masks = np.load(path)

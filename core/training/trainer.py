@@ -235,7 +235,7 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     if config.lung_focus:
         from core.training.lung_focus import cached_training_masks, cam_grid
 
-        masks = cached_training_masks(run_dir / f"lung_masks_{config.input_size}.npy", train_cache, log)
+        masks = cached_training_masks(run_dir, train_cache, log)
         grid = cam_grid(model)
 
     monitor = _make_monitor(config, run_dir, select_cache, select_t, steps, state, on_batch, on_epoch, cancel, model)
