@@ -5,6 +5,7 @@
     python bench/cross_validate.py summary --out runs/cv [--markdown]
     python bench/cross_validate.py heat --out runs/cv [--recipes ...]
     python bench/cross_validate.py occlusion --out runs/cv [--recipes ...]
+    python bench/cross_validate.py ensemble --out runs/cv --members baseline lung_focus
 
 `run` trains each unfinished (recipe, fold) and writes runs/cv/results/<recipe>-fold<k>.json
 as each finishes (core.training.cross_validation); run it again to resume. `summary`
@@ -13,6 +14,9 @@ prints means with 95 % t intervals across folds and paired gains against the bas
 (core.training.cv_heatmaps: share outside the estimated lung fields) and prints the means.
 `occlusion` scores each finished full-film fold with the frame around the thorax hidden,
 and with the thorax hidden (core.training.cv_occlusion), and prints the mean AUROCs.
+`ensemble` scores the mean of the members' fold models on the same folds
+(core.training.cv_ensemble) as results/ensemble-<a>+<b>-fold<k>.json; `summary` then
+pairs it with the baseline like any recipe.
 """
 from __future__ import annotations
 
@@ -40,6 +44,9 @@ def main(argv=None) -> int:
         measure = sub.add_parser(name)
         measure.add_argument("--out", required=True)
         measure.add_argument("--recipes", nargs="+")
+    ensemble = sub.add_parser("ensemble")
+    ensemble.add_argument("--out", required=True)
+    ensemble.add_argument("--members", nargs="+", required=True)
     summary = sub.add_parser("summary")
     summary.add_argument("--out", required=True)
     summary.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
@@ -60,6 +67,21 @@ def main(argv=None) -> int:
         except ValueError as exc:
             print(json.dumps({"error": str(exc)}))
             return 2
+    if args.command == "ensemble":
+        from core.training.cross_validation import CVConfig
+        from core.training.cv_ensemble import check_members, run_ensemble
+
+        protocol = Path(args.out) / "protocol.json"
+        if not protocol.is_file():
+            print(json.dumps({"error": f"no cross-validation in {args.out} (run it first)"}))
+            return 2
+        try:
+            check_members(args.members)
+        except ValueError as exc:
+            print(json.dumps({"error": str(exc)}))
+            return 2
+        config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
+        run_ensemble(config, args.members, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.command in ("heat", "occlusion"):
         from core.training import cv_heatmaps, cv_occlusion
         from core.training.cross_validation import RECIPES, CVConfig

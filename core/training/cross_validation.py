@@ -49,6 +49,10 @@ RECIPES = {
     # (core.training.lung_focus): the model may not lean on markers, shoulders or the abdomen.
     "lung_focus": {"lung_focus": 0.3},
     "lung_focus_strong": {"lung_focus": 1.0},  # frame evidence kept only while a film's error exceeds ~1
+    # A second initialisation and batch order of the same recipe: the like-for-like control for an
+    # ensemble (core.training.cv_ensemble), which any two different members would otherwise flatter.
+    "baseline_seed1": {"seed": 1},
+    "lung_focus_seed1": {"lung_focus": 0.3, "seed": 1},
 }
 # Recipe keys the protocol handles itself (not TrainConfig fields).
 CV_ONLY = ("ema_momentum", "input_view", "lung_focus")  # input_view: "full" (default) or "thorax"
@@ -122,10 +126,11 @@ def score_held_out(forward, cache: np.ndarray, samples: list) -> dict:
 def _train_config(config: CVConfig, recipe: str, run_dir: Path):
     from core.training.trainer import TrainConfig
 
-    return TrainConfig(folder=config.folder, name=f"cv-{recipe}", epochs=config.epochs,
-                       batch_size=config.batch_size, input_size=config.input_size, seed=config.seed,
-                       run_dir=str(run_dir), patience=config.epochs + 1,
-                       **{k: v for k, v in RECIPES[recipe].items() if k not in CV_ONLY})
+    fields = dict(folder=config.folder, name=f"cv-{recipe}", epochs=config.epochs,
+                  batch_size=config.batch_size, input_size=config.input_size, seed=config.seed,
+                  run_dir=str(run_dir), patience=config.epochs + 1)
+    fields.update({k: v for k, v in RECIPES[recipe].items() if k not in CV_ONLY})  # a recipe may set its seed
+    return TrainConfig(**fields)
 
 
 def _fit_fold(train_config, cache, targets, run_dir: Path, log, ema_momentum: float = 0.0,
