@@ -66,6 +66,19 @@ def test_a_gain_counts_only_beyond_fold_noise(tmp_path):
     assert "| steady - baseline (paired) | 0.020 (0.018-0.022) |" in table
 
 
+def test_test_time_augmentation_is_judged_against_the_same_models_plain_score(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for fold, (plain, tta) in enumerate([(0.90, 0.91), (0.92, 0.931), (0.95, 0.959)]):
+        row = {"recipe": "baseline", "fold": fold, "auroc": plain, "tta_auroc": tta,
+               "viral_vs_normal_auroc": plain, "tta_viral_vs_normal_auroc": plain + (-0.01, 0.01, 0.0)[fold]}
+        (results / f"baseline-fold{fold}.json").write_text(json.dumps(row))
+    gain = summarise(tmp_path)["tta_gain_within_recipe"]["baseline"]
+    assert gain["auroc"]["mean"] == pytest.approx(0.01) and gain["auroc"]["above_zero"] is True
+    assert gain["viral_vs_normal_auroc"]["mean"] == pytest.approx(0.0)
+    assert gain["viral_vs_normal_auroc"]["above_zero"] is False
+
+
 @pytest.mark.slow
 def test_a_finished_fold_is_not_rerun_and_an_interrupted_one_resumes(tmp_path, monkeypatch):
     folder = copy_small_study(tmp_path / "data", per_class=18)
