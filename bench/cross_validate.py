@@ -69,19 +69,18 @@ def main(argv=None) -> int:
             return 2
     if args.command == "ensemble":
         from core.training.cross_validation import CVConfig
-        from core.training.cv_ensemble import check_members, run_ensemble
+        from core.training.cv_ensemble import run_ensemble
 
         protocol = Path(args.out) / "protocol.json"
         if not protocol.is_file():
             print(json.dumps({"error": f"no cross-validation in {args.out} (run it first)"}))
             return 2
-        try:
-            check_members(args.members)
+        config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
+        try:  # members that cannot be averaged are refused before anything is loaded
+            run_ensemble(config, args.members, log=lambda m: print(m, file=sys.stderr, flush=True))
         except ValueError as exc:
             print(json.dumps({"error": str(exc)}))
             return 2
-        config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
-        run_ensemble(config, args.members, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.command in ("heat", "occlusion"):
         from core.training import cv_heatmaps, cv_occlusion
         from core.training.cross_validation import RECIPES, CVConfig

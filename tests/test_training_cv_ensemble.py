@@ -62,3 +62,17 @@ def test_an_ensemble_is_scored_on_the_folds_its_members_finished(tmp_path):
     assert scored["auroc"] == pytest.approx(auroc(np.array([samples[i].target for i in held]), probs))
     assert run_ensemble(config, members, log=lambda m: None) == []  # scored once
     assert "ensemble-baseline+baseline_seed1" in summarise(config.out_dir)["paired_gain_vs_baseline"]
+
+
+def test_the_bench_refuses_members_it_cannot_average_with_one_json_error(tmp_path, capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "cross_validate.py"
+    spec = importlib.util.spec_from_file_location("cross_validate_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    protocol = {"folder": str(tmp_path), "out_dir": str(tmp_path), "folds": 2, "epochs": 1, "input_size": 32,
+                "batch_size": 8, "seed": 0}
+    (tmp_path / "protocol.json").write_text(json.dumps(protocol))
+    assert bench.main(["ensemble", "--out", str(tmp_path), "--members", "baseline", "thorax"]) == 2
+    assert "input views" in json.loads(capsys.readouterr().out)["error"]

@@ -39,10 +39,10 @@ def load_results(out_dir) -> dict:
     return results
 
 
-def gain_interval(diffs) -> dict:
-    """t interval of paired differences (one per fold); above_zero only when it excludes zero."""
+def gain_interval(diffs, flag: str = "above_zero") -> dict:
+    """t interval of paired differences (one per fold); `flag` is true only when it lies above zero."""
     interval = t_interval(diffs)
-    interval["above_zero"] = bool(interval["ci95"] and interval["ci95"][0] > 0)
+    interval[flag] = bool(interval["ci95"] and interval["ci95"][0] > 0)
     return interval
 
 
@@ -67,16 +67,15 @@ def summarise(out_dir) -> dict:
         shared = sorted(set(folds) & set(base))
         gains[recipe] = {}
         for metric in METRICS:
-            interval = gain_interval([folds[f][metric] - base[f][metric] for f in shared
-                                      if _known(folds[f].get(metric), base[f].get(metric))])
-            interval["beats_baseline"] = interval.pop("above_zero")
-            gains[recipe][metric] = interval
-    protocol_path = Path(out_dir) / "protocol.json"
+            gains[recipe][metric] = gain_interval([folds[f][metric] - base[f][metric] for f in shared
+                                                   if _known(folds[f].get(metric), base[f].get(metric))],
+                                                  "beats_baseline")
     # Test-time augmentation against the same model's plain score, fold by fold.
     tta_gain = {recipe: {metric: gain_interval([r[f"tta_{metric}"] - r[metric] for r in folds.values()
                                                 if _known(r.get(f"tta_{metric}"), r.get(metric))])
                          for metric in ("auroc", "viral_vs_normal_auroc")}
                 for recipe, folds in results.items()}
+    protocol_path = Path(out_dir) / "protocol.json"
     protocol = json.loads(protocol_path.read_text(encoding="utf-8")) if protocol_path.is_file() else None
     return {"protocol": protocol, "recipes": table, "paired_gain_vs_baseline": gains,
             "tta_gain_within_recipe": tta_gain,
