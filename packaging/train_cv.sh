@@ -7,7 +7,8 @@
 # settings (2-core CPU, TensorFlow): 96 px, 3 epochs, 3 folds, the recipes in order per fold;
 # the 6-epoch check with OUT=runs/cv6 EPOCHS=6 RECIPES="baseline thorax mixup" (folds.json copied
 # from runs/cv, so the held-out patients are the same), and the lung-focus penalty with
-# OUT=runs/cv6 EPOCHS=6 RECIPES=lung_focus.
+# OUT=runs/cv6 EPOCHS=6 RECIPES=lung_focus; the seed-noise and EMA check with OUT=runs/cv6 EPOCHS=6
+# RECIPES="baseline_seed1 ema", then RECIPES=lung_focus_seed1 (ensembles: bench/cross_validate.py ensemble).
 # RECIPES picks them (default: every candidate; finished ones are skipped).
 set -eu
 DATA=${DATA:-../shared/data/chest_xray/train}
