@@ -45,6 +45,9 @@ class LoadedImage:
     kind: str
     meta: dict = field(default_factory=dict)
     path: str = ""
+    # The part of the frame the model saw, as shares (top, bottom, left, right); None: all of it.
+    # Set by core.imaging.preprocessing.load_for_model when it trims blank borders.
+    content_box: tuple[float, float, float, float] | None = None
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}

@@ -1,9 +1,14 @@
-"""Turns loader pixels into a model input. Resizing only: scaling and channel
-replication live inside each model's graph (see core.models.architectures)."""
+"""Turns loader pixels into a model input: the film inside its blank borders
+(core.imaging.borders), resized. Scaling and channel replication live inside each
+model's graph (see core.models.architectures)."""
 from __future__ import annotations
+
+import dataclasses
 
 import cv2
 import numpy as np
+
+from core.imaging.borders import ContentBox, find_content_box
 
 
 def to_model_input(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -18,6 +23,12 @@ def to_model_input(pixels: np.ndarray, size: int) -> np.ndarray:
     interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
     resized = cv2.resize(pixels.astype(np.float32, copy=False), (size, size), interpolation=interp)
     return np.clip(resized, 0.0, 1.0)[..., None]
+
+
+def film_to_model_input(pixels: np.ndarray, size: int) -> tuple[np.ndarray, ContentBox]:
+    """Loader pixels -> (model input of the film inside its blank borders, that box)."""
+    box = find_content_box(pixels)
+    return to_model_input(box.crop(pixels), size), box
 
 
 def to_uint8(model_input: np.ndarray) -> np.ndarray:
@@ -35,8 +46,15 @@ LOAD_MAX_SIDE_FACTOR = 2
 
 
 def load_for_model(path, size: int):
-    """Load a file the way screening and training both must: -> (input, LoadedImage)."""
+    """Load a file the way screening and training both must: -> (input, LoadedImage).
+
+    The LoadedImage keeps the whole frame (what the reader sees); its `content_box` says
+    which part the model saw, so a heatmap can be put back in place.
+    """
     from core.imaging.loader import load_image
 
     loaded = load_image(path, max_side=size * LOAD_MAX_SIDE_FACTOR)
-    return to_model_input(loaded.pixels, size), loaded
+    x, box = film_to_model_input(loaded.pixels, size)
+    if not box.is_whole:
+        loaded = dataclasses.replace(loaded, content_box=box.fractions())
+    return x, loaded

@@ -201,6 +201,28 @@ def upsample(cam: np.ndarray, shape) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0)  # bicubic overshoots a little
 
 
+def onto_frame(cam: np.ndarray, content_box: tuple[float, float, float, float] | None,
+               cells_per_cell: int = 2) -> np.ndarray:
+    """A map of the model's input, which was the film inside its blank borders
+    (core.imaging.preprocessing), as a grid over the whole frame: the map where the film
+    is, zero on the borders. Without a box (nothing trimmed) the map is the frame's already.
+
+    The grid is `cells_per_cell` times finer than the map, so the box edges fall within
+    half a map cell of where they are; upsample() then brings it to any resolution.
+    """
+    if content_box is None:
+        return cam
+    top, bottom, left, right = content_box
+    cam = np.asarray(cam, dtype=np.float32)
+    rows = max(1, round(cells_per_cell * cam.shape[0] / max(bottom - top, 1e-3)))
+    cols = max(1, round(cells_per_cell * cam.shape[1] / max(right - left, 1e-3)))
+    r0, r1 = round(top * rows), max(round(bottom * rows), round(top * rows) + 1)
+    c0, c1 = round(left * cols), max(round(right * cols), round(left * cols) + 1)
+    frame = np.zeros((rows, cols), np.float32)
+    frame[r0:r1, c0:c1] = cv2.resize(cam, (c1 - c0, r1 - r0), interpolation=cv2.INTER_LINEAR)
+    return frame
+
+
 def overlay(pixels: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
     """Grey image (2-D, float in [0, 1] or uint8) + heatmap -> uint8 RGB blend (jet colours)."""
     grey = pixels if pixels.dtype == np.uint8 else np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -46,8 +46,9 @@ class ScreenResult:
     model_version: str = ""
     model_hash: str = ""
     error: str | None = None
-    # Grad-CAM on the model's last conv grid (e.g. 7x7), normalised to [0, 1];
-    # core.models.gradcam.upsample() brings it to any image resolution on demand.
+    # Grad-CAM on the model's last conv grid (e.g. 7x7), normalised to [0, 1], over the whole
+    # frame (a finer grid, zero on the borders, where blank borders were trimmed before the
+    # model); core.models.gradcam.upsample() brings it to any image resolution on demand.
     cam: np.ndarray | None = None
     kind: str = ""  # loader kind: jpeg, png, dicom, ...
     meta: dict = field(default_factory=dict)  # loader meta (DICOM attributes)

@@ -2,7 +2,7 @@
 
 Pipeline (memory stays flat however large the folder):
 
-    paths -> thread pool: load_image + to_model_input   (bounded look-ahead)
+    paths -> thread pool: load_for_model (decode, trim blank borders, resize; bounded look-ahead)
           -> batches -> compiled forward pass (or fused forward + Grad-CAM)
           -> ScreenResult per file, in input order
 
@@ -100,6 +100,7 @@ class _Prepared:
     kind: str = ""
     meta: dict = field(default_factory=dict)
     image_shape: tuple[int, int] | None = None
+    content_box: tuple[float, float, float, float] | None = None  # what the model saw (None: all)
 
 
 def _full_shape(loaded: LoadedImage) -> tuple[int, int]:
@@ -123,7 +124,8 @@ def _prepare(path, size: int, decode=load_for_model) -> _Prepared:
         return _Prepared(str(path), error=exc.message)
     except Exception as exc:  # a bad file must never stop a batch
         return _Prepared(str(path), error=f"image could not be prepared ({type(exc).__name__}: {exc})")
-    return _Prepared(str(path), x=x, kind=loaded.kind, meta=loaded.meta or {}, image_shape=_full_shape(loaded))
+    return _Prepared(str(path), x=x, kind=loaded.kind, meta=loaded.meta or {}, image_shape=_full_shape(loaded),
+                     content_box=getattr(loaded, "content_box", None))
 
 
 def default_decode_workers() -> int:
@@ -283,6 +285,10 @@ class Screener:
 
     def _result(self, item: _Prepared, probability=None, cam=None, error=None) -> ScreenResult:
         model = self.loaded_model
+        if cam is not None and item.content_box is not None:
+            from core.models.gradcam import onto_frame
+
+            cam = onto_frame(cam, item.content_box)  # the map over the whole frame the reader sees
         return ScreenResult(
             path=item.path, probability=probability, threshold=self.threshold,
             model=model.name, model_version=str(model.version), model_hash=model.sha256,
