@@ -164,11 +164,20 @@ def variant_rates(forward, loaded, detector, decoded, batch_size: int) -> dict:
     labelled = set(str(c).upper() for c in categories) == {"NORMAL", "PNEUMONIA"}
     out = {}
     for name, variant in altered.items():
-        probs, reasons, _ = check(forward, detector, np.stack(variant)[..., None], batch_size)
+        probs, reasons, _ = check(forward, detector, as_screened(variant), batch_size)
         out[name] = rates_by_category(reasons, ["all"] * len(reasons))["all"]
         if labelled:
             out[name]["model"] = model_metrics(loaded, probs, truth)
     return out
+
+
+def as_screened(images: list[np.ndarray]) -> np.ndarray:
+    """uint8 (N, S, S, 1): altered uint8 images prepared as screening prepares a file
+    (core.imaging.preprocessing: blank borders trimmed, then resized)."""
+    from core.imaging.preprocessing import film_to_model_input, to_uint8
+
+    return np.stack([to_uint8(film_to_model_input(image.astype(np.float32) / 255.0, image.shape[0])[0])
+                     for image in images])
 
 
 def model_metrics(loaded, raw_probabilities, truth) -> dict:

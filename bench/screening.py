@@ -120,10 +120,10 @@ def decoded_batches(screener, paths) -> list:
     import numpy as np
 
     from core.imaging.loader import load_image
-    from core.imaging.preprocessing import to_model_input
+    from core.imaging.preprocessing import film_to_model_input
 
     size, bs = screener.input_size, screener.batch_size
-    decoded = np.stack([to_model_input(load_image(p, max_side=screener.max_side).pixels, size)
+    decoded = np.stack([film_to_model_input(load_image(p, max_side=screener.max_side).pixels, size)[0]
                         for p in paths[:8 * bs]])
     return [decoded[i:i + bs] for i in range(0, len(decoded) - bs + 1, bs)]
 
