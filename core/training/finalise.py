@@ -224,6 +224,7 @@ def training_summary(config: TrainConfig, train_s, val_s, unreadable, select_s=(
         "init": config.init, "augment": config.augment, "augment_level": config.augment_level,
         "standardise": config.standardise, "label_smoothing": config.label_smoothing,
         "lung_focus": config.lung_focus,
+        "blank_borders_trimmed": True,  # core.imaging.preprocessing: what screening feeds it too
         "class_weighting": config.class_weighting,
         "classes": list(CLASSES),
     }
