@@ -136,3 +136,19 @@ def test_the_bench_pairs_each_file_whole_and_trimmed(tmp_path, capsys):
     assert np.abs(whole[1].astype(int) - whole[0]).mean() > 20  # untrimmed, it was not
     assert bench.main(["--folder", str(tmp_path / "missing")]) == 2
     assert "not found" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_training_decodes_films_as_screening_does(tmp_path):
+    """Training's cache comes from the same preparation: a padded training film is trimmed too."""
+    from core.training.batches import decode_samples
+    from core.training.dataset import Sample
+
+    film = _film(180, 240)
+    cv2.imwrite(str(tmp_path / "film.png"), np.round(film * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "padded.png"), np.round(_framed(film, 30, 30, 0, 0, value=1.0) * 255).astype(np.uint8))
+    samples = [Sample(str(tmp_path / name), "NORMAL", name) for name in ("film.png", "padded.png")]
+    cache, kept, unreadable = decode_samples(samples, 48)
+    assert len(kept) == 2 and not unreadable
+    screened = load_for_model(tmp_path / "padded.png", 48)[0]
+    np.testing.assert_array_equal(cache[1], np.round(screened * 255).astype(np.uint8))
+    assert np.abs(cache[1].astype(int) - cache[0]).mean() < 6
