@@ -58,7 +58,7 @@ def validation_split(model_name: str | None, folder: Path) -> dict:
     whole, trimmed, n_trimmed = both_ways([s.path for s in val], int(loaded.card.input_size))
     truth = np.array([s.target for s in val])
     screener = Screener(loaded, batch_size=32)
-    out = {"model": f"{loaded.name} v{loaded.version}", "n": len(val), "trimmed": n_trimmed}
+    out = {"model": f"{loaded.name} v{loaded.version}", "n": len(val), "films_trimmed": n_trimmed}
     probs = {}
     for name, images in (("whole", whole), ("trimmed", trimmed)):
         p, flags = [], 0
@@ -87,7 +87,7 @@ def cross_validation(out_dir: Path, recipes: list[str]) -> dict:
     folds = load_or_make_folds(config, samples)
     whole, trimmed, n_trimmed = both_ways([s.path for s in samples], int(config.input_size))
     truth = np.array([s.target for s in samples])
-    out = {"protocol": protocol, "n": len(samples), "trimmed": n_trimmed, "diff_per_fold": {}}
+    out = {"protocol": protocol, "n": len(samples), "films_trimmed": n_trimmed, "diff_per_fold": {}}
     for recipe in recipes:
         diffs = []
         for fold, held in enumerate(folds):
