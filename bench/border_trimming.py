@@ -63,7 +63,7 @@ def validation_split(model_name: str | None, folder: Path) -> dict:
     for name, images in (("whole", whole), ("trimmed", trimmed)):
         p, flags = [], 0
         for start in range(0, len(images), 32):
-            batch_probs, _, scope = screener._infer_batch(images[start:start + 32].astype(np.float32) / 255.0)
+            batch_probs, _, scope = screener.infer_batch(images[start:start + 32].astype(np.float32) / 255.0)
             p.append(batch_probs)
             flags += 0 if scope is None else sum(bool(r) for r in scope[1])
         probs[name] = np.concatenate(p)

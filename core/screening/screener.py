@@ -23,6 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from core.models.calibration import apply_temperature
+from core.models.gradcam import onto_frame
 from core.imaging.loader import ImageLoadError, LoadedImage
 from core.imaging.preprocessing import LOAD_MAX_SIDE_FACTOR, load_for_model
 from core.screening.results import ScreenResult
@@ -221,11 +222,12 @@ class Screener:
         Runs everything screening runs per batch (the scope check included), so
         it times the whole model step.
         """
-        probs, cams, _scope = self._infer_batch(batch)
+        probs, cams, _scope = self.infer_batch(batch)
         return probs, cams
 
-    def _infer_batch(self, batch: np.ndarray):
-        """(calibrated probabilities, maps or None, (scope scores, reasons) or None) for one batch."""
+    def infer_batch(self, batch: np.ndarray):
+        """(calibrated probabilities, maps or None, (scope scores, reasons) or None) for one batch
+        of ready model inputs: what screening computes per batch, before results are made."""
         raw, cams, features = self._infer(batch)
         scope = None if features is None else self.scope_detector.assess(features, batch)
         return apply_temperature(raw, self.temperature), cams, scope
@@ -265,7 +267,7 @@ class Screener:
 
     def _run_batch(self, batch: list[_Prepared]) -> Iterator[ScreenResult]:
         ready = [item for item in batch if item.x is not None]
-        probs, cams, scope = (self._infer_batch(np.stack([item.x for item in ready])) if ready
+        probs, cams, scope = (self.infer_batch(np.stack([item.x for item in ready])) if ready
                               else ([], None, None))
         outputs = iter(range(len(ready)))
         for item in batch:
@@ -286,8 +288,6 @@ class Screener:
     def _result(self, item: _Prepared, probability=None, cam=None, error=None) -> ScreenResult:
         model = self.loaded_model
         if cam is not None and item.content_box is not None:
-            from core.models.gradcam import onto_frame
-
             cam = onto_frame(cam, item.content_box)  # the map over the whole frame the reader sees
         return ScreenResult(
             path=item.path, probability=probability, threshold=self.threshold,
