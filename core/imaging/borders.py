@@ -1,5 +1,6 @@
 """Blank borders around a film: the frame of one colour that some exports, scanners and
-screenshots add. The model input is the film inside them (core.imaging.preprocessing).
+screenshots add, and on some films a band of air beside the patient so dark that whole
+lines are black. The model input is the film inside them (core.imaging.preprocessing).
 
 Why: squashed to the model's square input, a border shrinks the chest and shifts it; a
 black frame 5 % wide made the default model call 44 % of normal site films pneumonia
