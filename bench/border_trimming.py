@@ -17,6 +17,7 @@ site_validation is not touched: it confirms the change once, with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -49,12 +50,13 @@ def validation_split(model_name: str | None, folder: Path) -> dict:
 
     from core.models.registry import load_model
     from core.screening.screener import Screener
-    from core.training.dataset import grouped_split, labelled_samples
+    from core.training.dataset import labelled_samples, own_split
 
     loaded = load_model(model_name)
-    data = loaded.card.training_data or {}
-    _, val = grouped_split(labelled_samples(folder), float(data.get("val_fraction", 0.15)),
-                           int(data.get("split_seed", 0)))
+    split = own_split(labelled_samples(folder), loaded.card.training_data)
+    if split is None:
+        return {"error": f"{loaded.name} v{loaded.version}: its card records no validation split"}
+    val = split[1]
     whole, trimmed, n_trimmed = both_ways([s.path for s in val], int(loaded.card.input_size))
     truth = np.array([s.target for s in val])
     screener = Screener(loaded, batch_size=32)
@@ -76,18 +78,16 @@ def validation_split(model_name: str | None, folder: Path) -> dict:
 def cross_validation(out_dir: Path, recipes: list[str]) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from core.training import dataset as ds_mod
     from core.training.batches import forward_for, predict_cache
-    from core.training.cross_validation import CVConfig, load_or_make_folds
+    from core.training.cross_validation import load_or_make_folds, protocol_samples, read_protocol
     from core.training.cv_measures import scored_model
 
-    protocol = json.loads((out_dir / "protocol.json").read_text())
-    config = CVConfig(**{**protocol, "out_dir": str(out_dir)})
-    samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
+    config = read_protocol(out_dir)
+    samples = protocol_samples(config)
     folds = load_or_make_folds(config, samples)
     whole, trimmed, n_trimmed = both_ways([s.path for s in samples], int(config.input_size))
     truth = np.array([s.target for s in samples])
-    out = {"protocol": protocol, "n": len(samples), "films_trimmed": n_trimmed, "diff_per_fold": {}}
+    out = {"protocol": dataclasses.asdict(config), "n": len(samples), "films_trimmed": n_trimmed, "diff_per_fold": {}}
     for recipe in recipes:
         diffs = []
         for fold, held in enumerate(folds):

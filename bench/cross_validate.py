@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     summary.add_argument("--markdown", action="store_true", help="the README's table instead of JSON")
     args = parser.parse_args(argv)
 
+    from core.training.cross_validation import read_protocol
     from core.training.cv_summary import markdown_table, summarise
 
     if args.command == "run":
@@ -68,30 +69,24 @@ def main(argv=None) -> int:
             print(json.dumps({"error": str(exc)}))
             return 2
     if args.command == "ensemble":
-        from core.training.cross_validation import CVConfig
         from core.training.cv_ensemble import run_ensemble
 
-        protocol = Path(args.out) / "protocol.json"
-        if not protocol.is_file():
-            print(json.dumps({"error": f"no cross-validation in {args.out} (run it first)"}))
-            return 2
-        config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
         try:  # members that cannot be averaged are refused before anything is loaded
-            run_ensemble(config, args.members, log=lambda m: print(m, file=sys.stderr, flush=True))
-        except ValueError as exc:
+            run_ensemble(read_protocol(args.out), args.members, log=lambda m: print(m, file=sys.stderr, flush=True))
+        except (FileNotFoundError, ValueError) as exc:
             print(json.dumps({"error": str(exc)}))
             return 2
     if args.command in ("heat", "occlusion"):
         from core.training import cv_heatmaps, cv_occlusion
-        from core.training.cross_validation import RECIPES, CVConfig
+        from core.training.cross_validation import RECIPES
 
         run, summarise_measure = {"heat": (cv_heatmaps.run_heat, cv_heatmaps.summarise_heat),
                                   "occlusion": (cv_occlusion.run_occlusion, cv_occlusion.summarise_occlusion)}[args.command]
-        protocol = Path(args.out) / "protocol.json"
-        if not protocol.is_file():
-            print(json.dumps({"error": f"no cross-validation in {args.out} (run it first)"}))
+        try:
+            config = read_protocol(args.out)
+        except FileNotFoundError as exc:
+            print(json.dumps({"error": str(exc)}))
             return 2
-        config = CVConfig(**json.loads(protocol.read_text(encoding="utf-8")))
         run(config, args.recipes or list(RECIPES), log=lambda m: print(m, file=sys.stderr, flush=True))
         print(json.dumps(summarise_measure(args.out), indent=1))
         return 0

@@ -83,18 +83,17 @@ def fit_scope(folder, model_name: str, false_flag_rate: float = 0.01, split_json
 
 def training_samples(folder, card, split_json=None) -> tuple[list, str]:
     """The model's training images (validation patients left out) and where the list came from."""
-    from core.training.dataset import Sample, grouped_split, labelled_samples, patient_id
+    from core.training.dataset import Sample, labelled_samples, own_split, patient_id
 
     if split_json:
         return _samples_from_json(Path(split_json), Path(folder), Sample, patient_id), f"split file {split_json}"
     samples = labelled_samples(folder)
     if not samples:
         raise UsageError(f"no images under NORMAL/ or PNEUMONIA/ in {folder}")
-    data = card.training_data or {}
-    fraction, seed = data.get("val_fraction"), data.get("split_seed")
-    if fraction is None or seed is None:
+    split = own_split(samples, card.training_data)
+    if split is None:
         return samples, "every labelled image of the folder (the card records no validation split)"
-    train, _val = grouped_split(samples, float(fraction), int(seed))
+    train, _val, fraction, seed = split
     return train, f"the model's own split of the folder (seed {seed}, validation fraction {fraction} left out)"
 
 

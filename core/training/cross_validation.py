@@ -84,6 +84,20 @@ def make_folds(samples: list, folds: int, seed: int) -> list[np.ndarray]:
     return [held for _, held in splitter.split(np.zeros(len(samples)), targets, groups)]
 
 
+def protocol_samples(config: CVConfig) -> list:
+    """The protocol's labelled images in path order: the order folds.json and the caches index."""
+    return sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
+
+
+def read_protocol(out_dir) -> CVConfig:
+    """The protocol a cross-validation in `out_dir` was run with (FileNotFoundError if none was),
+    pointing at `out_dir` itself, wherever the run was started from."""
+    path = Path(out_dir) / "protocol.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no cross-validation in {out_dir} (run it first)")
+    return CVConfig(**{**json.loads(path.read_text(encoding="utf-8")), "out_dir": str(out_dir)})
+
+
 def load_or_make_folds(config: CVConfig, samples: list) -> list[np.ndarray]:
     """The same folds for every recipe and every resume (kept in folds.json)."""
     path = Path(config.out_dir) / "folds.json"
@@ -222,7 +236,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
     out = Path(config.out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
     atomic_json(out / "protocol.json", dataclasses.asdict(config))
-    samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
+    samples = protocol_samples(config)
     folds = load_or_make_folds(config, samples)
     caches = {}  # view -> decoded images, loaded when a recipe first needs it
     masks = None  # the full view's lung-field masks, for a recipe with a lung-focus penalty

@@ -15,9 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.training import dataset as ds_mod
-from core.training.cross_validation import (RECIPES, CVConfig, load_cache, load_or_make_folds, result_path,
-                                            score_held_out)
+from core.training.cross_validation import (RECIPES, CVConfig, load_cache, load_or_make_folds, protocol_samples,
+                                            result_path, score_held_out)
 from core.training.cv_measures import scored_model
 from core.training.run_config import atomic_json
 
@@ -53,7 +52,7 @@ def run_ensemble(config: CVConfig, members: list[str], log: Callable[[str], None
 
     view = check_members(members)
     name = ensemble_name(members)
-    samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
+    samples = protocol_samples(config)
     folds = load_or_make_folds(config, samples)
     cache, written = None, []
     for fold, held in enumerate(folds):

@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.training import dataset as ds_mod
-from core.training.cross_validation import RECIPES, CVConfig, load_cache, load_or_make_folds, result_path
+from core.training.cross_validation import (RECIPES, CVConfig, load_cache, load_or_make_folds, protocol_samples,
+                                            result_path)
 from core.training.run_config import atomic_json
 
 # measure(keras_model, held-out uint8 images (N, S, S, 1), their samples) -> JSON-ready dict
@@ -44,7 +44,7 @@ def measure_scored_folds(config: CVConfig, recipes: list[str], kind: str, measur
                          log: Callable[[str], None] = print, views: tuple[str, ...] | None = None) -> list[Path]:
     """Measure every finished (recipe, fold) not measured yet; `views` limits the input views
     (a recipe in another view is skipped)."""
-    samples = sorted(ds_mod.labelled_samples(config.folder), key=lambda s: s.path)
+    samples = protocol_samples(config)
     folds = load_or_make_folds(config, samples)
     caches, written = {}, []
     for recipe in recipes:

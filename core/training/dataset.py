@@ -61,3 +61,15 @@ def grouped_split(samples: list[Sample], val_fraction: float = 0.15, seed: int =
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     train_idx, val_idx = next(splitter.split(np.zeros(len(samples)), targets, groups))
     return [samples[i] for i in train_idx], [samples[i] for i in val_idx]
+
+
+def own_split(samples: list[Sample], training_data: dict | None
+              ) -> tuple[list[Sample], list[Sample], float, int] | None:
+    """A model's own (train, validation, fraction, seed) split of `samples`, as its card's
+    training_data records it; None where the card records no split."""
+    data = training_data or {}
+    fraction, seed = data.get("val_fraction"), data.get("split_seed")
+    if fraction is None or seed is None:
+        return None
+    train, val = grouped_split(samples, float(fraction), int(seed))
+    return train, val, float(fraction), int(seed)
