@@ -133,9 +133,14 @@ class DetailsPanel(QWidget):
         self.fields["Threshold"].setText(f"{session.threshold:.3f}{screened_at}")
         if result is not None:
             version = f" v{result.model_version}" if result.model_version else ""
-            self.fields["Model"].setText(f"{result.model}{version}")
+            # A result made by an earlier preparation of the film is kept (it may be what was
+            # signed) but said: "Screen again" brings it up to date.
+            earlier = f"\n{result.provenance}" if result.earlier_preparation else ""
+            self.fields["Model"].setText(f"{result.model}{version}{earlier}")
+            self.fields["Model"].setToolTip(f"Screened with {result.provenance}")
         else:
             self.fields["Model"].setText("-")
+            self.fields["Model"].setToolTip("")
         self.fields["Truth"].setText(row.truth or "unknown")
         reader = getattr(row.decision, "reader", "")
         text = session.decision_text(row)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from core.reading.heatmap_default import map_hidden_by_default
 from core.reading.session import ReadingSession
 from core.reading import study_job as job_events
+from core.screening.results import earlier_preparation_note
 from desktop import notices, reading_actions
 from desktop.model_choice import ModelChoice
 from desktop.reading_keys import ReadingKeys
@@ -274,8 +275,10 @@ class MainWindow(QMainWindow):
         self.status.set_device(self.device or "- (all results were stored)")
         self._set_running(False)
         verb = "Cancelled" if summary.get("cancelled") else "Done"
+        earlier = earlier_preparation_note(summary.get("earlier_preparation", 0))
+        update = f"; {earlier}: Screen again to update them" if earlier else ""
         self.statusBar().showMessage(f"{verb}: {summary['screened']} screened now, {summary['from_store']} stored, "
-                                     f"{summary['errors']} errors", 15_000)
+                                     f"{summary['errors']} errors{update}", 15_000)
         self.refresh()
         self.screening_finished.emit(summary)
 

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 500
 QT_ROOTS = ("PySide6", "superqt", "pytestqt", "shiboken6")
 BASE = ("core.paths", "core.files", "core.csvsafe", "core.formatting", "core.logs",
-        "core.sqlite_busy")  # foundation: any package may use
+        "core.sqlite_busy", "core.version")  # foundation: any package may use
 # Which core packages each package may import (besides itself and BASE): the arrows of ARCHITECTURE.md.
 ALLOWED = {
     "imaging": set(),

@@ -654,3 +654,21 @@ def test_the_sign_off_question_is_answered_without_a_modal_loop(qtbot, home, stu
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: window.session.signed_off is not None)
     window.quiet = True
+
+
+def test_results_stored_before_their_provenance_was_recorded_are_kept_and_said(qtbot, home, studies, store_path):
+    import sqlite3
+
+    from core.screening.results import NOT_RECORDED
+
+    conn = sqlite3.connect(store_path)  # as a database upgraded from 0.4.1 holds them
+    conn.execute("UPDATE results SET software_version = NULL, film_preparation = NULL")
+    conn.commit()
+    conn.close()
+    window = open_window(qtbot, studies["a"], store_path)
+    summary = window.last_summary
+    assert summary["earlier_preparation"] == summary["from_store"] > 0  # reused, not replaced
+    assert "made by an earlier PneumoScan" in window.statusBar().currentMessage()
+    assert window.session.current is not None  # the first image is shown
+    assert NOT_RECORDED in window.details.fields["Model"].text()
+    assert NOT_RECORDED in window.details.fields["Model"].toolTip()

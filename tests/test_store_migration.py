@@ -79,7 +79,7 @@ def test_an_old_database_opens_keeps_its_records_and_gains_the_new_tables(tmp_pa
         assert signoffs[-1].threshold == pytest.approx(0.4) and signoffs[-1].counts == {"decided": 1}
         assert amendments[0].reason == "late finding" and amendments[0].reader == "Dr New"
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
 
 

@@ -139,6 +139,7 @@ def _make_screener(args, loaded, threshold: float | None):
 def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> int:
     """Write one row per file in order; returns how many files have a probability."""
     from core.reading.study_screening import screen_study
+    from core.screening.results import earlier_preparation_note
 
     loaded, threshold = screener.loaded_model, screener.threshold
     label = loaded.card.label
@@ -147,7 +148,7 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
     heatmaps = HeatmapWriter(Path(args.heatmaps), folder) if args.heatmaps else None
     progress = Progress(len(files), enabled=sys.stderr.isatty())
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
-    screened = 0
+    screened = earlier = 0
     try:
         writer = csv.writer(out, lineterminator="\n")
         _write_row(out, writer, CSV_COLUMNS)
@@ -157,6 +158,7 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
             if heatmaps and result.ok and result.cam is not None:
                 heatmaps.submit(path, result.cam)
             screened += result.ok
+            earlier += result.earlier_preparation
             progress.step()
     finally:
         items.close()
@@ -165,6 +167,8 @@ def _screen_folder(args, folder: Path, files: list[Path], screener, store) -> in
             heatmaps.close()
         if out is not sys.stdout:
             out.close()
+    if earlier:
+        print(f"note: {earlier_preparation_note(earlier)}; --rescreen screens them again", file=sys.stderr)
     return screened
 
 

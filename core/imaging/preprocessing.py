@@ -10,6 +10,17 @@ import numpy as np
 
 from core.imaging.borders import ContentBox, find_content_box
 
+# What a model is shown of a file, numbered, and recorded with every stored result
+# (core.reading.store), so a result says how its film was prepared. Bump it whenever
+# `load_for_model` changes the pixels a model sees.
+#   1  the whole frame squashed to the square input (PneumoScan up to 0.4.0)
+#   2  the film inside its blank borders, squashed (0.4.1 on)
+FILM_PREPARATION = 2
+FILM_PREPARATIONS = {
+    1: "whole frame (up to 0.4.0)",
+    2: "blank borders trimmed (0.4.1 on)",
+}
+
 
 def to_model_input(pixels: np.ndarray, size: int) -> np.ndarray:
     """Loader pixels (2-D float32 in [0, 1]) -> (size, size, 1) float32 in [0, 1].

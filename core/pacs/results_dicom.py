@@ -139,7 +139,14 @@ def build_sr(source: pydicom.Dataset, result: ScreenResult) -> pydicom.Dataset:
         series_number=SR_SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=_instance_number(source),
         manufacturer=MANUFACTURER, is_complete=True, is_final=False, is_verified=False)
     sr.SeriesDescription = f"PneumoScan AI result ({_clip(result.model, 40)})"
+    _software_versions(sr, result)
     return sr
+
+
+def _software_versions(ds: pydicom.Dataset, result: ScreenResult) -> None:
+    """General Equipment's Software Versions: the PneumoScan that made the result (when recorded)."""
+    if result.software_version:
+        ds.SoftwareVersions = _clip(f"PneumoScan {result.software_version}", 64)
 
 
 def read_sr(sr: pydicom.Dataset) -> SrValues:
@@ -194,6 +201,7 @@ def build_capture(source: pydicom.Dataset, source_path, result: ScreenResult) ->
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "YES"
     sc.SeriesDescription = f"PneumoScan AI heatmap ({_clip(result.model, 40)})"
+    _software_versions(sc, result)
     sc.DerivationDescription = _clip(f"Grad-CAM heatmap and AI result over the source image; {DISCLAIMER}", 1024)
     reference = pydicom.Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID

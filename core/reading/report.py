@@ -8,6 +8,7 @@ section it belongs to, and every file that is not an image under "Skipped files"
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,8 @@ CSV_COLUMNS = ("path", "patient", "study", "probability", "prediction", "thresho
                "decision", "reader", "decided_at", "decision_ai_call",
                "file", "patient_id", "view", "study_date", "ai_call", "truth", "reader_decision", "reader_label",
                "decision_time", "model_version", "model_hash", "status", "screened_anyway",
-               "section", "reason", "decision_note", "signed_off", "amended")
+               "section", "reason", "decision_note", "signed_off", "amended",
+               "software_version", "film_preparation")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ReportRow:
     model_hash: str = ""
     scope: str = ""
     screened_anyway: str = ""
+    software_version: str = ""  # the PneumoScan that screened it ("" = not recorded)
+    film_preparation: int | None = None  # core.imaging.preprocessing.FILM_PREPARATION at the time
+    screened_with: str = ""  # both in words (ScreenResult.provenance); "" when not screened
     thumbnail: object = None  # uint8 (rows, cols) for the PDF, or None
 
     @property
@@ -130,6 +135,8 @@ def report_rows(session, skipped=(), thumbnails=None, folder: Path | None = None
             model=getattr(r, "model", ""), model_version=str(getattr(r, "model_version", "") or ""),
             model_hash=getattr(r, "model_hash", ""), scope=row.scope,
             screened_anyway=f"(screened anyway: {row.scope})" if row.scope and row.override is not None else "",
+            software_version=getattr(r, "software_version", ""), film_preparation=getattr(r, "film_preparation", None),
+            screened_with=r.provenance if r is not None else "",
             thumbnail=thumbnails(row.key) if thumbnails is not None else None))
     base = folder if folder is not None else session.folder
     for path, reason in skipped:
@@ -174,6 +181,14 @@ def totals(rows: list[ReportRow]) -> dict[str, int]:
         "changed_calls": sum(1 for r in images if r.changed_call),
         **{title: sum(1 for r in rows if r.section == title) for title in SECTIONS},
     }
+
+
+def screened_with(rows: list[ReportRow]) -> list[tuple[str, int]]:
+    """How the study's results were made: (provenance, images), the most images first. More
+    than one line means the study mixes software or film preparations (screen it again to
+    make it one)."""
+    made = Counter(r.screened_with for r in rows if r.screened_with)
+    return sorted(made.items(), key=lambda item: (-item[1], item[0]))
 
 
 def write_csv(rows: list[ReportRow], path, summary: ReportSummary | None = None) -> Path:

@@ -12,7 +12,7 @@ import logging
 import textwrap
 from pathlib import Path
 
-from core.reading.report import SECTIONS, ReportRow, ReportSummary, sections, totals
+from core.reading.report import SECTIONS, ReportRow, ReportSummary, screened_with, sections, totals
 
 PAGE = (8.27, 11.69)  # A4 portrait, inches
 FONT = 7.5  # points, Courier: every character is 0.6 em wide
@@ -92,7 +92,7 @@ def write_pdf(rows: list[ReportRow], summary: ReportSummary, path) -> Path:
     counts = totals(rows)
     listing = sections(rows)
     truth_known = any(r.truth and r.status == "screened" for r in rows)
-    lines = summary_lines(summary, counts)
+    lines = summary_lines(summary, counts, screened_with(rows))
     text_end = 0.93 - len(lines) * SUMMARY_LINE
     charts_top = text_end - 0.04  # the charts' titles sit above their axes
     first_top = charts_top - CHARTS - 0.06 if truth_known else text_end - 0.03
@@ -132,8 +132,9 @@ def _new_page(summary: ReportSummary, number: int, total: int):
     return fig
 
 
-def summary_lines(summary: ReportSummary, c: dict) -> list[str]:
-    """The top of page 1: the study, the record and the totals (which add up), wrapped."""
+def summary_lines(summary: ReportSummary, c: dict, made=()) -> list[str]:
+    """The top of page 1: the study, the record, the totals (which add up) and how the
+    results were made (`made`: screened_with(rows)), wrapped."""
     lines = [
         f"Study: {summary.study}    Exported: {summary.exported_at}",
         f"Model: {summary.model}    Threshold: {summary.threshold:.3f}    Exported by: "
@@ -146,6 +147,8 @@ def summary_lines(summary: ReportSummary, c: dict) -> list[str]:
         f"    Disagreed: {c['disagreed']}    Calls changed: {c['changed_calls']}",
         "Sections: " + "; ".join(f"{title.split(' (')[0].split(',')[0]} {c[title]}" for title in SECTIONS),
     ]
+    if made:
+        lines.append("Screened with: " + "; ".join(f"{how}: {n} images" for how, n in made))
     return [part for line in lines for part in textwrap.wrap(line, SUMMARY_WRAP, subsequent_indent="  ")]
 
 

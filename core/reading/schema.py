@@ -6,7 +6,7 @@ are never edited once released: a user's database may stand at any of them.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS = {
     0: """
@@ -93,6 +93,14 @@ MIGRATIONS = {
         reason      TEXT    NOT NULL
     );
     CREATE INDEX amendments_by_study ON study_amendments (study);
+    """,
+    # Provenance of each result: the PneumoScan version that made it and how it prepared
+    # the film (core.imaging.preprocessing.FILM_PREPARATION). NULL = stored before 0.4.2:
+    # not recorded (0.4.1 already trimmed blank borders, 0.4.0 did not). Such rows are
+    # still reused, never silently replaced: what a reader signed stays as it was signed.
+    3: """
+    ALTER TABLE results ADD COLUMN software_version TEXT;
+    ALTER TABLE results ADD COLUMN film_preparation INTEGER;
     """,
 }
 

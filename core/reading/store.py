@@ -203,6 +203,8 @@ class ResultStore:
             "cam": cam, "cam_shape": cam_shape, "stored_at": _utc_now(),
             "scope": result.scope or "",
             "scope_score": None if result.scope_score is None else float(result.scope_score),
+            "software_version": result.software_version or None,
+            "film_preparation": result.film_preparation,
         }
 
         def attempt():
@@ -240,6 +242,7 @@ class ResultStore:
             kind=row["kind"], meta=json.loads(row["meta"]),
             image_shape=tuple(shape) if shape else None,
             scope=row["scope"] or "", scope_score=row["scope_score"],
+            software_version=row["software_version"] or "", film_preparation=row["film_preparation"],
         )
 
     # -- reader decisions ----------------------------------------------------

@@ -45,7 +45,10 @@ def study_job(request: StudyRequest, cancel: threading.Event, thumbnail_image=_s
     from core.reading.study_files import scan_study
     from core.reading.study_screening import STORED as STORED_ITEM, THUMBNAIL, plan_study, screen_study
 
-    summary = {"screened": 0, "errors": 0, "from_store": 0, "cancelled": False, "device": "", "total": 0}
+    # earlier_preparation: stored results made from a film prepared otherwise than now
+    # (ScreenResult.earlier_preparation): kept as they are; "Screen again" updates them.
+    summary = {"screened": 0, "errors": 0, "from_store": 0, "earlier_preparation": 0, "cancelled": False,
+               "device": "", "total": 0}
     study = scan_study(request.folder)
     summary["total"] = len(study.files)
     yield SCANNED, study
@@ -70,6 +73,7 @@ def study_job(request: StudyRequest, cancel: threading.Event, thumbnail_image=_s
                 if item.kind == STORED_ITEM:
                     stored.append(item.result)
                     summary["from_store"] += 1
+                    summary["earlier_preparation"] += item.result.earlier_preparation
                     summary["errors"] += item.result.error is not None
                     if len(stored) == len(plan.reuse):  # all of them, before the model loads
                         yield STORED, stored

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.imaging.preprocessing import FILM_PREPARATION, FILM_PREPARATIONS
+
 POSITIVE = "PNEUMONIA"
 NEGATIVE = "NORMAL"
 # The call for an image outside what the model knows (core.models.scope): no NORMAL/PNEUMONIA.
@@ -57,6 +59,10 @@ class ScreenResult:
     # reason ("not a chest X-ray", "lateral view", ...). The probability is kept either way.
     scope: str = ""
     scope_score: float | None = None  # the content detector's score (higher = less familiar)
+    # Provenance: the PneumoScan that made the result and how it prepared the film
+    # (core.imaging.preprocessing.FILM_PREPARATION). "" / None: stored before 0.4.2, not recorded.
+    software_version: str = ""
+    film_preparation: int | None = None
 
     @property
     def prediction(self) -> str | None:
@@ -67,3 +73,33 @@ class ScreenResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def earlier_preparation(self) -> bool:
+        """Made from a film prepared otherwise than now (or not recorded): kept, never
+        silently replaced, but screening it again may change it."""
+        return self.film_preparation != FILM_PREPARATION
+
+    @property
+    def provenance(self) -> str:
+        """How the result was made, for the reader and the report."""
+        return provenance_text(self.software_version, self.film_preparation)
+
+
+NOT_RECORDED = "not recorded (stored before PneumoScan 0.4.2)"
+
+
+def earlier_preparation_note(count: int) -> str:
+    """What the CLI and the window say about stored results made from films prepared
+    otherwise than now ("" when there are none)."""
+    if not count:
+        return ""
+    return (f"{count} stored result(s) were made by an earlier PneumoScan (before 0.4.2 it did not "
+            f"record how the film was prepared; 0.4.0 did not trim blank borders) and are kept as they were")
+
+
+def provenance_text(software_version: str, film_preparation: int | None) -> str:
+    if not software_version and film_preparation is None:
+        return NOT_RECORDED
+    preparation = FILM_PREPARATIONS.get(film_preparation, f"film preparation {film_preparation}")
+    return f"PneumoScan {software_version or '?'}, {preparation}"

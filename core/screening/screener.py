@@ -25,9 +25,10 @@ import numpy as np
 from core.models.calibration import apply_temperature
 from core.models.gradcam import onto_frame
 from core.imaging.loader import ImageLoadError, LoadedImage
-from core.imaging.preprocessing import LOAD_MAX_SIDE_FACTOR, load_for_model
+from core.imaging.preprocessing import FILM_PREPARATION, LOAD_MAX_SIDE_FACTOR, load_for_model
 from core.screening.results import ScreenResult
 from core.models.scope import metadata_reason, population_of
+from core.version import software_version
 
 _tf_lock = threading.Lock()
 _device: str | None = None
@@ -292,4 +293,5 @@ class Screener:
         return ScreenResult(
             path=item.path, probability=probability, threshold=self.threshold,
             model=model.name, model_version=str(model.version), model_hash=model.sha256,
-            error=error, cam=cam, kind=item.kind, meta=item.meta, image_shape=item.image_shape)
+            error=error, cam=cam, kind=item.kind, meta=item.meta, image_shape=item.image_shape,
+            software_version=software_version(), film_preparation=FILM_PREPARATION)
