@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,7 @@ from pydicom.data import get_testdata_file
 
 import conftest_loader_helpers as h
 from core import cli
-from core.imaging.discovery import discover_study
-from core.imaging.discovery import discover
+from core.imaging.discovery import NOT_UTF8_FILE, NOT_UTF8_FOLDER, discover, discover_study
 from core.imaging.loader import load_image
 from engine_models import save_tiny_model
 
@@ -135,3 +135,56 @@ def test_raw_dicom_without_sop_class_is_found(v, tmp_path):
     raw = h.save(ds, tmp_path / "CR00001", preamble=False, implicit=True)
     assert discover_study(tmp_path).images == [raw]
     assert load_image(raw).pixels.shape == v.shape
+
+
+def _latin1_study(tmp_path) -> Path:
+    """A study with a file and a folder whose names are Latin-1 bytes, not UTF-8 (as old CD
+    exports and Windows copies on Linux have): Python gives them surrogate characters."""
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(h.small_source(), study / "a.jpeg")
+    try:
+        shutil.copy(h.small_source(), os.fsdecode(os.fsencode(study) + b"/r\xf6ntgen.jpeg"))
+        folder = os.fsencode(study) + b"/d\xe9cembre"
+        os.mkdir(folder)
+        shutil.copy(h.small_source(), os.fsdecode(folder + b"/b.jpeg"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return study
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_its_reason(tmp_path):
+    study = _latin1_study(tmp_path)
+    found = discover_study(study)
+    assert found.images == [study / "a.jpeg"]
+    reasons = {os.fsencode(path).rpartition(b"/")[2]: reason for path, reason in found.skipped}
+    assert reasons == {b"r\xf6ntgen.jpeg": NOT_UTF8_FILE, b"d\xe9cembre": NOT_UTF8_FOLDER}
+
+
+def test_screen_and_report_account_for_such_a_name_without_a_crash(tmp_path, monkeypatch, capsys):
+    study = _latin1_study(tmp_path)
+    monkeypatch.setenv("PNEUMOSCAN_HOME", str(tmp_path / "home"))
+    model = save_tiny_model(tmp_path / "models")
+    assert cli.main(["screen", str(study), "--model", str(model.keras_path)]) == 0
+    captured = capsys.readouterr()
+    assert len(list(csv.reader(io.StringIO(captured.out)))) == 2  # header + a.jpeg
+    assert "r\\xf6ntgen.jpeg: " + NOT_UTF8_FILE in captured.err  # named, escaped
+    pdf, table = tmp_path / "r.pdf", tmp_path / "r.csv"
+    assert cli.main(["report", str(study), "--model", str(model.keras_path), "--pdf", str(pdf),
+                     "--csv", str(table)]) == 0, capsys.readouterr().err
+    rows = {row["file"]: row for row in csv.DictReader(table.open(encoding="utf-8"))}
+    assert rows["r\\xf6ntgen.jpeg"]["reason"] == NOT_UTF8_FILE
+    assert rows["d\\xe9cembre"]["reason"] == NOT_UTF8_FOLDER
+    assert rows["a.jpeg"]["status"] == "screened"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_the_window_opens_such_a_study_and_names_the_file(tmp_path, qtbot, monkeypatch):
+    """The desktop's study scan and its notice: the name shown escaped, the other images screened."""
+    from core.reading.study_files import scan_study
+
+    study = _latin1_study(tmp_path)
+    scanned = scan_study(study)
+    assert [Path(p).name for p in scanned.files] == ["a.jpeg"]
+    assert "r\\xf6ntgen.jpeg (" + NOT_UTF8_FILE + ")" in scanned.warnings[0]
+    scanned.warnings[0].encode("utf-8")  # shown in Qt and the log as it is

@@ -130,6 +130,22 @@ def test_truncated_png(v, tmp_path):
     assert load_error(path) == "PNG is truncated"
 
 
+def test_png_claiming_more_pixels_than_can_be_decoded_says_so(tmp_path):
+    """A 74-byte PNG whose header claims 100000 x 100000: OpenCV refuses it with an
+    assertion; the reader gets a reason, not "could not be read (error)"."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+                     + chunk(b"IEND", b""))
+    assert load_error(path).startswith("PNG header claims more pixels than can be decoded")
+
+
 # --- refusals ----------------------------------------------------------------
 
 def test_missing_empty_folder_and_text(tmp_path):

@@ -85,13 +85,15 @@ MAX_SKIPPED_LISTED = 20
 
 def report_skipped(discovery, stream) -> None:
     """The files that were not screened and why (stderr: the CSV stays clean)."""
+    from core.imaging.discovery import display_path
+
     for path, problem in discovery.index_errors:
-        print(f"warning: {path}: {problem}", file=stream)
+        print(f"warning: {display_path(path)}: {problem}", file=stream)
     if not discovery.skipped:
         return
     print(f"skipped {len(discovery.skipped)} file(s) that are not images:", file=stream)
     for path, reason in discovery.skipped[:MAX_SKIPPED_LISTED]:
-        print(f"  {path}: {reason}", file=stream)
+        print(f"  {display_path(path)}: {reason}", file=stream)
     if len(discovery.skipped) > MAX_SKIPPED_LISTED:
         print(f"  ... and {len(discovery.skipped) - MAX_SKIPPED_LISTED} more", file=stream)
 

@@ -13,7 +13,11 @@ in `images` (screened, or an error row with the loader's reason) or in
 - a DICOMDIR is the media index: its referenced files are images (each once,
   also when the walk finds them too), the DICOMDIR itself is skipped; a
   referenced file that is missing becomes an image so its error row says so;
-  a damaged DICOMDIR goes to `index_errors` (its folder is still walked).
+  a damaged DICOMDIR goes to `index_errors` (its folder is still walked);
+- a file or folder whose name is not UTF-8 (Latin-1 bytes from an old CD or a
+  Windows copy, on Linux) is skipped and says so: the results store, the CSV and
+  the PDF keep names as UTF-8 text, and such a name would break each of them.
+  `display_path` shows it with the odd bytes escaped (`r\\xf6ntgen.jpeg`).
 """
 from __future__ import annotations
 
@@ -26,6 +30,22 @@ from core.imaging.dicom import has_dicm_magic, is_dicomdir, read_header
 from core.imaging.loader import IMAGE_SUFFIXES, NON_IMAGE_SUFFIXES, sniff_kind
 
 _PROBE_BYTES = 4096
+NOT_UTF8_FILE = "file name is not UTF-8 text: rename the file to screen it"
+NOT_UTF8_FOLDER = "folder name is not UTF-8 text (not searched): rename the folder to screen its files"
+
+
+def _is_utf8(text: str) -> bool:
+    """False for names Python decoded with surrogates (bytes that are not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_path(path) -> str:
+    """A path as UTF-8 text for people and files: bytes that are not UTF-8 are escaped."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -46,10 +66,12 @@ def discover_study(folder) -> Discovery:
         for name in sorted(dirnames):
             if name.startswith("."):
                 skipped.append((Path(dirpath) / name, "hidden folder (not searched)"))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            elif not _is_utf8(name):
+                skipped.append((Path(dirpath) / name, NOT_UTF8_FOLDER))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and _is_utf8(d)]
         for name in filenames:
             path = Path(dirpath) / name
-            verdict = _classify(path)
+            verdict = _classify(path) if _is_utf8(str(path)) else NOT_UTF8_FILE
             if verdict == "image":
                 images.add(path)
             elif verdict == "dicomdir":

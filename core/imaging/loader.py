@@ -169,9 +169,9 @@ def _decode_raster(path: Path, data: bytes, kind: str, max_side: int | None):
     reduction = _jpeg_reduction(header, max_side)
     image = None
     if reduction > 1:  # libjpeg scales while decoding: far faster for big files
-        image = cv2.imdecode(buffer, _REDUCED_GREY[reduction] | cv2.IMREAD_IGNORE_ORIENTATION)
+        image = _imdecode(path, kind, buffer, _REDUCED_GREY[reduction] | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:  # UNCHANGED keeps 16-bit depth and alpha, and ignores EXIF orientation
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        image = _imdecode(path, kind, buffer, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise ImageLoadError(path, f"{kind.upper()} file is damaged or uses an unsupported variant")
     meta = _raster_meta(image, header)
@@ -179,6 +179,18 @@ def _decode_raster(path: Path, data: bytes, kind: str, max_side: int | None):
     if full_scale is not None:
         meta["significant_bits"] = int(full_scale).bit_length()
     return _to_unit_grey(image, full_scale), meta
+
+
+def _imdecode(path: Path, kind: str, buffer: np.ndarray, flags: int):
+    """cv2.imdecode, whose refusals (e.g. a header claiming more pixels than OpenCV's
+    CV_IO_MAX_IMAGE_PIXELS, 2^30) become a reason a reader can act on."""
+    try:
+        return cv2.imdecode(buffer, flags)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise ImageLoadError(path, f"{kind.upper()} header claims more pixels than can be decoded "
+                                       f"(over {2 ** 30:,}): damaged, or not a radiograph") from None
+        raise ImageLoadError(path, f"{kind.upper()} file is damaged or uses an unsupported variant") from None
 
 
 def _check_complete(path: Path, data: bytes, kind: str) -> None:

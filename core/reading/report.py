@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.csvsafe import neutral_row
+from core.imaging.discovery import display_path
 from core.reading.cells import FALSE_NEGATIVE, FALSE_POSITIVE
 from core.reading.records import DISAGREE, short_time
 from core.reading.session import ERROR, UNSCREENED, WITHHELD
@@ -144,8 +145,8 @@ def report_rows(session, skipped=(), thumbnails=None, folder: Path | None = None
             name = Path(path).relative_to(base).as_posix() if base is not None else Path(path).name
         except ValueError:
             name = Path(path).name
-        out.append(ReportRow(file=name, path=str(path), patient="", study="", section=SKIPPED, status="skipped",
-                             reason=reason))
+        out.append(ReportRow(file=display_path(name), path=display_path(path), patient="", study="",
+                             section=SKIPPED, status="skipped", reason=reason))
     return out
 
 

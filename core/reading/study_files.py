@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.imaging.discovery import display_path
 from core.imaging.labelled import LABELS_FILE, labelled_folder, path_key
 
 __all__ = ["LABELS_FILE", "StudyFiles", "path_key", "scan_study"]
@@ -44,9 +45,9 @@ def _discovery_warnings(skipped, index_errors, folder: Path) -> list[str]:
     plus one per damaged DICOMDIR."""
     def rel(path) -> str:
         try:
-            return str(Path(path).relative_to(folder))
+            return display_path(Path(path).relative_to(folder))
         except ValueError:
-            return str(path)
+            return display_path(path)
 
     lines = [f"DICOMDIR {rel(path)}: {problem}" for path, problem in index_errors]
     if skipped:
