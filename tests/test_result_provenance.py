@@ -156,3 +156,17 @@ def test_dicom_results_name_the_software(tmp_path):
     assert build_sr(source, result).SoftwareVersions == "PneumoScan 0.4.2"
     assert build_capture(source, source_path, result).SoftwareVersions == "PneumoScan 0.4.2"
     assert "SoftwareVersions" not in build_sr(source, _result(source_path))  # not recorded: not invented
+
+
+def test_a_sign_off_records_the_version_it_was_signed_in(tmp_path, study):
+    db = tmp_path / "s.sqlite3"
+    with ResultStore(db) as store:
+        signed = store.sign_off(study, "Dr A", "m v1", 3, threshold=0.4)
+        assert signed.software_version == PYPROJECT_VERSION
+        assert store.study_sign_off(study).text().endswith(f"threshold 0.400, PneumoScan {PYPROJECT_VERSION})")
+    conn = sqlite3.connect(db)  # a sign-off from before 0.4.2: nothing invented
+    conn.execute("UPDATE study_signoffs SET software_version = NULL")
+    conn.commit()
+    conn.close()
+    with ResultStore(db) as store:
+        assert store.study_sign_off(study).text().endswith("(3 images, m v1, threshold 0.400)")

@@ -63,10 +63,13 @@ class SignOff:
     images: int
     threshold: float | None = None  # None: signed before 0.4 recorded it
     counts: dict = field(default_factory=dict)  # the study's counts at sign-off
+    software_version: str = ""  # the PneumoScan it was signed in ("": before 0.4.2 recorded it)
 
     def text(self) -> str:
         threshold = "" if self.threshold is None else f", threshold {self.threshold:.3f}"
-        return f"Signed off by {self.reader} at {short_time(self.time)} ({self.images} images, {self.model}{threshold})"
+        software = f", PneumoScan {self.software_version}" if self.software_version else ""
+        return (f"Signed off by {self.reader} at {short_time(self.time)} "
+                f"({self.images} images, {self.model}{threshold}{software})")
 
 
 @dataclass

@@ -95,12 +95,14 @@ MIGRATIONS = {
     CREATE INDEX amendments_by_study ON study_amendments (study);
     """,
     # Provenance of each result: the PneumoScan version that made it and how it prepared
-    # the film (core.imaging.preprocessing.FILM_PREPARATION). NULL = stored before 0.4.2:
-    # not recorded (0.4.1 already trimmed blank borders, 0.4.0 did not). Such rows are
-    # still reused, never silently replaced: what a reader signed stays as it was signed.
+    # the film (core.imaging.preprocessing.FILM_PREPARATION); and the version a study was
+    # signed off in. NULL = stored before 0.4.2: not recorded (0.4.1 already trimmed blank
+    # borders, 0.4.0 did not). Such results are still reused, never silently replaced:
+    # what a reader signed stays as it was signed.
     3: """
     ALTER TABLE results ADD COLUMN software_version TEXT;
     ALTER TABLE results ADD COLUMN film_preparation INTEGER;
+    ALTER TABLE study_signoffs ADD COLUMN software_version TEXT;
     """,
 }
 

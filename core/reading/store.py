@@ -42,6 +42,7 @@ from core.reading.records import (RECORDED_KINDS, ROW_DECISIONS, Amendment, Deci
 from core.reading.schema import SCHEMA_VERSION, statements
 from core.screening.results import SCREEN_ANYWAY, ScreenResult, reader_label
 from core.sqlite_busy import retry_while_busy
+from core.version import software_version
 
 __all__ = ["SCHEMA_VERSION", "Amendment", "Decision", "ResultStore", "SignOff", "StoreError"]
 
@@ -357,7 +358,8 @@ class ResultStore:
         it was signed with (earlier sign-offs stay in the history)."""
         record = SignOff(id=0, study=_resolved(study_folder), reader=str(reader or ""), time=_utc_now(),
                          model=str(model), images=int(images),
-                         threshold=None if threshold is None else float(threshold), counts=dict(counts or {}))
+                         threshold=None if threshold is None else float(threshold), counts=dict(counts or {}),
+                         software_version=software_version())
 
         def attempt():
             conn = self._conn()
@@ -365,7 +367,8 @@ class ResultStore:
                 return self._insert(conn, "study_signoffs", {
                     "study": record.study, "reader": record.reader, "time": record.time, "model": record.model,
                     "images": record.images, "threshold": record.threshold,
-                    "counts": json.dumps(record.counts, sort_keys=True)})
+                    "counts": json.dumps(record.counts, sort_keys=True),
+                    "software_version": record.software_version})
         record.id = self._retrying(attempt)
         return record
 
@@ -409,4 +412,5 @@ class ResultStore:
     def _to_sign_off(row: sqlite3.Row) -> SignOff:
         counts = json.loads(row["counts"]) if row["counts"] else {}
         return SignOff(id=row["id"], study=row["study"], reader=row["reader"], time=row["time"],
-                       model=row["model"], images=row["images"], threshold=row["threshold"], counts=counts)
+                       model=row["model"], images=row["images"], threshold=row["threshold"], counts=counts,
+                       software_version=row["software_version"] or "")
