@@ -148,3 +148,28 @@ def test_cli_report_refuses_bad_arguments_with_a_message(tiny, tmp_path, capsys)
     (tmp_path / "s").mkdir()
     assert cli.main(["report", str(tmp_path / "s"), "--pdf", str(tmp_path / "no" / "r.pdf")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_names_outside_the_pdf_fonts_print_as_code_points_never_as_question_marks(tmp_path):
+    """The PDF's core fonts cover Windows-1252: two Chinese file names both printed as
+    "??.png", so the signed report no longer said which file was which."""
+    folder = (tmp_path / "研究").resolve()
+    names = ["患者.png", "病人.png", "Müller.png"]
+    paths = [folder / name for name in names]
+    folder.mkdir()
+    for path in paths:
+        path.write_bytes(b"x")
+    store = ResultStore(tmp_path / "s.sqlite3")
+    session = ReadingSession(store=store, reader="Dr 李")
+    session.open_study(folder, [str(p) for p in paths])
+    session.add_results([result(p, 0.2 + i / 10) for i, p in enumerate(paths)])
+    rows = report_rows(session)
+    lines = pdf_lines(write_pdf(rows, summary_of(session, folder.name, "m v1"), tmp_path / "r.pdf"))
+    text = "\n".join(lines)
+    assert "\\u60a3\\u8005.png" in text and "\\u75c5\\u4eba.png" in text and "Müller.png" in text
+    assert "??" not in text
+    assert "Dr \\u674e" in text and "reading report: \\u7814\\u7a76" in text
+    assert "Characters the PDF's fonts lack are shown as \\uXXXX" in text
+    written = {r["file"] for r in csv.DictReader(write_csv(rows, tmp_path / "r.csv").open(encoding="utf-8"))}
+    assert written == set(names)  # the CSV keeps the names as they are
+    store.close()

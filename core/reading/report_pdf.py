@@ -24,11 +24,34 @@ TOP, BOTTOM = 0.92, 0.06
 SUMMARY_LINE = FONT * 1.6 / (PAGE[1] * 72)  # one line of the summary in figure units
 CHARTS = 0.17  # height of the matrix and ROC axes
 HEADING = 0.028
+# The PDF's core fonts (kept: the text stays searchable by simple tools) cover Windows-1252
+# only; any other character is written as its code point, so two names never print alike
+# (a name in Chinese was "??.jpeg" for every file). The CSV keeps every name as it is.
+ESCAPE_NOTE = "Characters the PDF's fonts lack are shown as \\uXXXX; the CSV has every name as it is."
+
+
+def pdf_text(text: str) -> str:
+    """`text` with every character outside Windows-1252 written as \\uXXXX (\\UXXXXXXXX)."""
+    out = []
+    for char in str(text):
+        try:
+            char.encode("cp1252")
+            out.append(char)
+        except UnicodeEncodeError:
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def _needs_escape(rows: list[ReportRow], summary: ReportSummary) -> bool:
+    texts = [summary.study, summary.reader, summary.model, *summary.readers, *summary.record]
+    texts += [t for r in rows for t in (r.file, r.patient, r.view, r.reason, r.reader)]
+    return any(pdf_text(t) != t for t in texts if t)
 
 
 def entry_lines(r: ReportRow) -> list[str]:
     """The text of one file in the listing, wrapped to the page's width (nothing cut)."""
-    parts = [f"{r.file}"]
+    parts = [f"{r.file}"]  # escaped below with the rest (pdf_text)
     who = [f"patient {r.patient}" if r.patient else "", f"view {r.view}" if r.view else ""]
     if any(who):
         parts.append("   ".join(p for p in who if p))
@@ -53,7 +76,7 @@ def entry_lines(r: ReportRow) -> list[str]:
         parts.append(f"Reader: {r.decision.replace('_', ' ')}{by}{on}{at}{note}")
     lines = []
     for part in parts:
-        lines.extend(textwrap.wrap(part, WRAP, break_long_words=True, break_on_hyphens=False) or [""])
+        lines.extend(textwrap.wrap(pdf_text(part), WRAP, break_long_words=True, break_on_hyphens=False) or [""])
     return lines
 
 
@@ -93,6 +116,8 @@ def write_pdf(rows: list[ReportRow], summary: ReportSummary, path) -> Path:
     listing = sections(rows)
     truth_known = any(r.truth and r.status == "screened" for r in rows)
     lines = summary_lines(summary, counts, screened_with(rows))
+    if _needs_escape(rows, summary):
+        lines.append(ESCAPE_NOTE)
     text_end = 0.93 - len(lines) * SUMMARY_LINE
     charts_top = text_end - 0.04  # the charts' titles sit above their axes
     first_top = charts_top - CHARTS - 0.06 if truth_known else text_end - 0.03
@@ -126,7 +151,7 @@ def _new_page(summary: ReportSummary, number: int, total: int):
 
     fig = Figure(figsize=PAGE)
     FigureCanvasAgg(fig)
-    fig.text(0.07, 0.965, f"PneumoScan reading report: {summary.study}", fontsize=12, weight="bold")
+    fig.text(0.07, 0.965, pdf_text(f"PneumoScan reading report: {summary.study}"), fontsize=12, weight="bold")
     fig.text(0.07, 0.95, "Research use only. Not for diagnosis.", fontsize=8, color="#b03a2e")
     fig.text(0.93, 0.025, f"Page {number} of {total}", fontsize=8, ha="right")
     return fig
@@ -149,7 +174,7 @@ def summary_lines(summary: ReportSummary, c: dict, made=()) -> list[str]:
     ]
     if made:
         lines.append("Screened with: " + "; ".join(f"{how}: {n} images" for how, n in made))
-    return [part for line in lines for part in textwrap.wrap(line, SUMMARY_WRAP, subsequent_indent="  ")]
+    return [part for line in lines for part in textwrap.wrap(pdf_text(line), SUMMARY_WRAP, subsequent_indent="  ")]
 
 
 def _matrix_and_roc(fig, with_truth, threshold: float, bottom: float) -> None:
