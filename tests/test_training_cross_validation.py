@@ -143,3 +143,36 @@ def make_folds_of(config):
     from core.training.dataset import labelled_samples
 
     return load_or_make_folds(config, sorted(labelled_samples(config.folder), key=lambda s: s.path))
+
+
+def _protocol(tmp_path, **changes) -> CVConfig:
+    folder = copy_small_study(tmp_path / "data", per_class=6)
+    return CVConfig(folder=str(folder), out_dir=str(tmp_path / "cv"), folds=2, epochs=2, input_size=32,
+                    batch_size=8, **changes)
+
+
+def test_a_protocol_records_its_film_preparation_and_refuses_a_resume_with_other_settings(tmp_path):
+    from core.imaging.preprocessing import FILM_PREPARATION
+
+    config = _protocol(tmp_path)
+    assert run_protocol(config, ["baseline"], only_folds=[], log=lambda m: None) == []
+    recorded = json.loads((tmp_path / "cv" / "protocol.json").read_text())
+    assert recorded["film_preparation"] == FILM_PREPARATION
+    for change, named in (({"epochs": 6}, "epochs 2 (asked: 6)"), ({"input_size": 64}, "input_size 32"),
+                          ({"film_preparation": 1}, f"film_preparation {FILM_PREPARATION} (asked: 1)")):
+        with pytest.raises(ValueError, match=r"holds a cross-validation run with .*" + named.replace("(", r"\(")
+                           .replace(")", r"\)")):
+            run_protocol(CVConfig(**{**config.__dict__, **change}), ["baseline"], log=lambda m: None)
+    assert json.loads((tmp_path / "cv" / "protocol.json").read_text()) == recorded  # untouched
+
+
+def test_a_protocol_from_before_the_record_keeps_its_cache_and_never_mixes_preparations(tmp_path):
+    config = _protocol(tmp_path)
+    out = tmp_path / "cv"
+    out.mkdir()
+    legacy = {k: v for k, v in config.__dict__.items() if k != "film_preparation"}
+    (out / "protocol.json").write_text(json.dumps(legacy))  # as 0.4.0-0.4.1 wrote it
+    # Its cache is gone: decoding now would prepare films otherwise than its finished folds.
+    with pytest.raises(ValueError, match="must be decoded again.*not recorded.*choose another --out"):
+        run_protocol(config, ["baseline"], log=lambda m: None)
+    assert json.loads((out / "protocol.json").read_text())["film_preparation"] is None  # never guessed

@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.imaging.preprocessing import FILM_PREPARATION
 from core.training import dataset as ds_mod
 from core.training.acquisition_shift import SHIFTS, TTA_VIEWS, shifted
 from core.training.metrics import auroc
@@ -68,6 +69,10 @@ class CVConfig:
     input_size: int = 128
     batch_size: int = 32
     seed: int = 0
+    # How the cached films were prepared (core.imaging.preprocessing.FILM_PREPARATION): a
+    # comparison is like for like only within one. None: a protocol from before 0.4.2, which
+    # did not record it (runs started on 0.4.0 decoded whole frames, from 0.4.1 trimmed).
+    film_preparation: int | None = FILM_PREPARATION
 
 
 def is_viral(path: str) -> bool:
@@ -95,7 +100,29 @@ def read_protocol(out_dir) -> CVConfig:
     path = Path(out_dir) / "protocol.json"
     if not path.is_file():
         raise FileNotFoundError(f"no cross-validation in {out_dir} (run it first)")
-    return CVConfig(**{**json.loads(path.read_text(encoding="utf-8")), "out_dir": str(out_dir)})
+    recorded = {"film_preparation": None, **json.loads(path.read_text(encoding="utf-8"))}
+    return CVConfig(**{**recorded, "out_dir": str(out_dir)})
+
+
+def _same_protocol(config: CVConfig) -> CVConfig:
+    """`config`, checked against the protocol already run in its out_dir: a resume with other
+    settings (epochs, size, folds, seed, folder or film preparation) would put folds that
+    are not comparable side by side in one summary, so it is refused, saying what differs."""
+    try:
+        recorded = read_protocol(config.out_dir)
+    except FileNotFoundError:
+        return config
+    if recorded.film_preparation is None:  # not recorded: keep it unrecorded, never guess
+        config = dataclasses.replace(config, film_preparation=None)
+    differences = [f"{name} {getattr(recorded, name)!r} (asked: {value!r})"
+                   for name, value in dataclasses.asdict(config).items()
+                   if name not in ("out_dir", "folder") and getattr(recorded, name) != value]
+    if Path(recorded.folder).resolve() != Path(config.folder).resolve():
+        differences.append(f"folder {recorded.folder!r} (asked: {config.folder!r})")
+    if differences:
+        raise ValueError(f"{config.out_dir} holds a cross-validation run with {', '.join(differences)}: "
+                         f"resume it with the same settings, or choose another --out")
+    return config
 
 
 def load_or_make_folds(config: CVConfig, samples: list) -> list[np.ndarray]:
@@ -209,6 +236,11 @@ def load_cache(config: CVConfig, samples: list, log, view: str = "full") -> np.n
         cache = np.load(path)
         if len(cache) == len(samples):
             return cache
+    if config.film_preparation != FILM_PREPARATION:
+        raise ValueError(f"{path.name} must be decoded again, but the protocol in {config.out_dir} prepared its "
+                         f"films as {config.film_preparation or 'not recorded (before 0.4.2)'} and this PneumoScan "
+                         f"prepares them as {FILM_PREPARATION}: its recipes would no longer be comparable; "
+                         f"choose another --out")
     size = config.input_size if view == "full" else 2 * config.input_size
     log(f"decoding {len(samples)} images at {size}px ({view}) ...")
     cache, kept, unreadable = decode_samples(samples, size)
@@ -233,6 +265,7 @@ def run_protocol(config: CVConfig, recipes: list[str], only_folds: list[int] | N
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         raise ValueError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    config = _same_protocol(config)
     out = Path(config.out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
     atomic_json(out / "protocol.json", dataclasses.asdict(config))
