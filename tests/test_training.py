@@ -140,6 +140,17 @@ def test_too_few_images_per_class_is_refused_with_a_reason(tmp_path, train_dir):
         train(_config(folder, tmp_path))
 
 
+def test_files_that_cannot_be_read_are_named_when_they_leave_too_few(tmp_path, train_dir):
+    """Counted before decoding, 16 NORMAL files pass; 6 of them are not images, and the
+    refusal said "readable" of the files it had counted, naming none of them."""
+    folder = copy_small_study(tmp_path / "some_broken", per_class=10)
+    for i in range(6):
+        (folder / "NORMAL" / f"broken_{i}.jpeg").write_bytes(b"not a picture")
+    with pytest.raises(TrainingError, match=r"readable images per class in the training split .*"
+                                            r"6 image\(s\) could not be read \(first: .*broken_\d\.jpeg: not an image file\)"):
+        train(_config(folder, tmp_path))
+
+
 def test_the_command_line_passes_a_new_length_to_a_resumed_run(tmp_path, monkeypatch):
     import argparse
     import dataclasses

@@ -39,13 +39,21 @@ def collect_samples(config: TrainConfig) -> list[Sample]:
     return samples
 
 
-def check_class_minimum(samples: list[Sample]) -> None:
+def check_class_minimum(samples: list[Sample], unreadable: list | None = None) -> None:
+    """Enough images per class: before decoding (`unreadable` None) the labelled files are
+    counted; after it, the training split's readable images, naming what could not be read."""
     counts = ds_mod.class_counts(samples)
     short = [f"{c}: {n}" for c, n in counts.items() if n < MIN_PER_CLASS]
-    if short:
-        raise TrainingError(
-            f"at least {MIN_PER_CLASS} readable images per class are needed to train and "
-            f"validate honestly; found {', '.join(short)}")
+    if not short:
+        return
+    if unreadable is None:
+        what, why = "labelled images per class", ""
+    else:
+        what = "readable images per class in the training split"
+        why = (f"; {len(unreadable)} image(s) could not be read (first: {unreadable[0][0]}: {unreadable[0][1]})"
+               if unreadable else "")
+    raise TrainingError(f"at least {MIN_PER_CLASS} {what} are needed to train and validate honestly; "
+                        f"found {', '.join(short)}{why}")
 
 
 # ---------------------------------------------------------------- model
@@ -217,7 +225,7 @@ def train(config: TrainConfig, on_batch: BatchCallback | None = None,
     train_cache, train_s, bad_train = decode_samples(train_s, config.input_size, cancel)
     val_cache, val_s, bad_val = decode_samples(val_s, config.input_size, cancel)
     unreadable = bad_train + bad_val
-    check_class_minimum(train_s)
+    check_class_minimum(train_s, unreadable)
     if len({s.label for s in val_s}) < 2:
         raise TrainingError("the validation split holds only one class; add images or raise --val-fraction")
     select_s, _, _ = split_validation(val_s, config.seed)  # the best epoch is chosen on this part
