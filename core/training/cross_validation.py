@@ -50,6 +50,9 @@ RECIPES = {
     # (core.training.lung_focus): the model may not lean on markers, shoulders or the abdomen.
     "lung_focus": {"lung_focus": 0.3},
     "lung_focus_strong": {"lung_focus": 1.0},  # frame evidence kept only while a film's error exceeds ~1
+    # The other end of the dose-response: does a lighter penalty keep the viral-vs-normal ranking
+    # that 0.3 lost (-0.003), while still moving much of the heat onto the lungs?
+    "lung_focus_light": {"lung_focus": 0.1},
     # A second initialisation and batch order of the same recipe: the like-for-like control for an
     # ensemble (core.training.cv_ensemble), which any two different members would otherwise flatter.
     "baseline_seed1": {"seed": 1},
