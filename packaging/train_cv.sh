@@ -10,7 +10,8 @@
 # OUT=runs/cv6 EPOCHS=6 RECIPES=lung_focus; the seed-noise and EMA check with OUT=runs/cv6 EPOCHS=6
 # RECIPES="baseline_seed1 ema", then RECIPES=lung_focus_seed1 (ensembles: bench/cross_validate.py ensemble);
 # the baseline trained on trimmed films (0.4.1) with OUT=runs/cv6_trim EPOCHS=6 RECIPES=baseline (folds.json
-# copied from runs/cv6; a fresh out_dir decodes with blank borders trimmed).
+# copied from runs/cv6; a fresh out_dir decodes with blank borders trimmed); the light lung-focus
+# penalty (0.1) with OUT=runs/cv6 EPOCHS=6 RECIPES=lung_focus_light (0.4.2).
 # RECIPES picks them (default: every candidate; finished ones are skipped).
 set -eu
 DATA=${DATA:-../shared/data/chest_xray/train}
