@@ -18,6 +18,7 @@ from core.imaging.discovery import display_path
 from core.reading.cells import FALSE_NEGATIVE, FALSE_POSITIVE
 from core.reading.records import DISAGREE, short_time
 from core.reading.session import ERROR, UNSCREENED, WITHHELD
+from core.screening.results import provenance_text
 
 # Sections of the listing, in order; every file is in exactly one.
 FALSE_NEGATIVES = "False negatives"
@@ -67,8 +68,14 @@ class ReportRow:
     screened_anyway: str = ""
     software_version: str = ""  # the PneumoScan that screened it ("" = not recorded)
     film_preparation: int | None = None  # core.imaging.preprocessing.FILM_PREPARATION at the time
-    screened_with: str = ""  # both in words (ScreenResult.provenance); "" when not screened
     thumbnail: object = None  # uint8 (rows, cols) for the PDF, or None
+
+    @property
+    def provenance(self) -> str:
+        """How its result was made, in words (ScreenResult.provenance); "" without a result."""
+        if self.status in ("skipped", "not screened"):
+            return ""
+        return provenance_text(self.software_version, self.film_preparation)
 
     @property
     def changed_call(self) -> bool:
@@ -137,7 +144,6 @@ def report_rows(session, skipped=(), thumbnails=None, folder: Path | None = None
             model_hash=getattr(r, "model_hash", ""), scope=row.scope,
             screened_anyway=f"(screened anyway: {row.scope})" if row.scope and row.override is not None else "",
             software_version=getattr(r, "software_version", ""), film_preparation=getattr(r, "film_preparation", None),
-            screened_with=r.provenance if r is not None else "",
             thumbnail=thumbnails(row.key) if thumbnails is not None else None))
     base = folder if folder is not None else session.folder
     for path, reason in skipped:
@@ -188,7 +194,7 @@ def screened_with(rows: list[ReportRow]) -> list[tuple[str, int]]:
     """How the study's results were made: (provenance, images), the most images first. More
     than one line means the study mixes software or film preparations (screen it again to
     make it one)."""
-    made = Counter(r.screened_with for r in rows if r.screened_with)
+    made = Counter(r.provenance for r in rows if r.provenance)
     return sorted(made.items(), key=lambda item: (-item[1], item[0]))
 
 

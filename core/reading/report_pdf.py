@@ -43,15 +43,18 @@ def pdf_text(text: str) -> str:
     return "".join(out)
 
 
-def _needs_escape(rows: list[ReportRow], summary: ReportSummary) -> bool:
-    texts = [summary.study, summary.reader, summary.model, *summary.readers, *summary.record]
-    texts += [t for r in rows for t in (r.file, r.patient, r.view, r.reason, r.reader)]
-    return any(pdf_text(t) != t for t in texts if t)
-
-
 def entry_lines(r: ReportRow) -> list[str]:
-    """The text of one file in the listing, wrapped to the page's width (nothing cut)."""
-    parts = [f"{r.file}"]  # escaped below with the rest (pdf_text)
+    """The text of one file in the listing, escaped (pdf_text) and wrapped to the page's
+    width (nothing cut)."""
+    lines = []
+    for part in _entry_text(r):
+        lines.extend(textwrap.wrap(pdf_text(part), WRAP, break_long_words=True, break_on_hyphens=False) or [""])
+    return lines
+
+
+def _entry_text(r: ReportRow) -> list[str]:
+    """The text of one file in the listing, as it is (one string a line before wrapping)."""
+    parts = [f"{r.file}"]
     who = [f"patient {r.patient}" if r.patient else "", f"view {r.view}" if r.view else ""]
     if any(who):
         parts.append("   ".join(p for p in who if p))
@@ -74,10 +77,7 @@ def entry_lines(r: ReportRow) -> list[str]:
         at = f" at {r.decided_at[:16].replace('T', ' ')} UTC" if r.decided_at else ""
         note = f" ({r.decision_note})" if r.decision_note else ""
         parts.append(f"Reader: {r.decision.replace('_', ' ')}{by}{on}{at}{note}")
-    lines = []
-    for part in parts:
-        lines.extend(textwrap.wrap(pdf_text(part), WRAP, break_long_words=True, break_on_hyphens=False) or [""])
-    return lines
+    return parts
 
 
 def _entry_height(r: ReportRow) -> float:
@@ -115,8 +115,11 @@ def write_pdf(rows: list[ReportRow], summary: ReportSummary, path) -> Path:
     counts = totals(rows)
     listing = sections(rows)
     truth_known = any(r.truth and r.status == "screened" for r in rows)
-    lines = summary_lines(summary, counts, screened_with(rows))
-    if _needs_escape(rows, summary):
+    made = screened_with(rows)
+    lines = summary_lines(summary, counts, made)
+    drawn = [summary.study, *_summary_text(summary, counts, made),
+             *(part for r in rows for part in _entry_text(r))]
+    if any(pdf_text(text) != text for text in drawn):  # the note only where something was escaped
         lines.append(ESCAPE_NOTE)
     text_end = 0.93 - len(lines) * SUMMARY_LINE
     charts_top = text_end - 0.04  # the charts' titles sit above their axes
@@ -159,7 +162,12 @@ def _new_page(summary: ReportSummary, number: int, total: int):
 
 def summary_lines(summary: ReportSummary, c: dict, made=()) -> list[str]:
     """The top of page 1: the study, the record, the totals (which add up) and how the
-    results were made (`made`: screened_with(rows)), wrapped."""
+    results were made (`made`: screened_with(rows)), escaped and wrapped."""
+    return [part for line in _summary_text(summary, c, made)
+            for part in textwrap.wrap(pdf_text(line), SUMMARY_WRAP, subsequent_indent="  ")]
+
+
+def _summary_text(summary: ReportSummary, c: dict, made=()) -> list[str]:
     lines = [
         f"Study: {summary.study}    Exported: {summary.exported_at}",
         f"Model: {summary.model}    Threshold: {summary.threshold:.3f}    Exported by: "
@@ -174,7 +182,7 @@ def summary_lines(summary: ReportSummary, c: dict, made=()) -> list[str]:
     ]
     if made:
         lines.append("Screened with: " + "; ".join(f"{how}: {n} images" for how, n in made))
-    return [part for line in lines for part in textwrap.wrap(pdf_text(line), SUMMARY_WRAP, subsequent_indent="  ")]
+    return lines
 
 
 def _matrix_and_roc(fig, with_truth, threshold: float, bottom: float) -> None:
